@@ -1,0 +1,136 @@
+package authz
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/tfgate/tfgate/authz/tfserving"
+)
+
+// Identity headers tfgate sets on every allowed request. Clients can never
+// supply them: they are overwritten, or removed when there is no identity.
+const (
+	HeaderUser       = "x-tfgate-user"
+	HeaderEmail      = "x-tfgate-email"
+	HeaderGroups     = "x-tfgate-groups"
+	HeaderSession    = "x-tfgate-session"
+	HeaderDecisionID = "x-tfgate-decision-id"
+	// HeaderPrefix is the prefix every tfgate header starts with; any other
+	// client-sent header with it is removed too.
+	HeaderPrefix = "x-tfgate-"
+)
+
+// identityHeaders lists the names above in a stable order.
+var identityHeaders = []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderSession, HeaderDecisionID}
+
+// Denial says why a request was denied, and so how the edge answers it.
+type Denial int
+
+// The kinds of denial.
+const (
+	// NotDenied is the zero value, for allowed requests.
+	NotDenied Denial = iota
+	// DenyUnauthenticated: no valid credential; browsers are sent to sign
+	// in, others get 401.
+	DenyUnauthenticated
+	// DenyForbidden: the policy said no to this caller (403, or the
+	// policy's status).
+	DenyForbidden
+	// DenyBadRequest: the request is malformed or ambiguous (400).
+	DenyBadRequest
+)
+
+// Header is one header name and value.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Decision is the outcome of a Check that could decide.
+type Decision struct {
+	// ID identifies this decision in logs and in x-tfgate-decision-id.
+	ID    string
+	Allow bool
+	// Denial classifies a deny; NotDenied when allowed.
+	Denial Denial
+	// Status is an HTTP status chosen by the policy for a deny; 0 means the
+	// edge picks one from Denial.
+	Status int
+	// Reason is safe to show the caller and to log.
+	Reason string
+	// Subject is the caller, nil when anonymous.
+	Subject *Subject
+	// SessionHandle is a short hash of the credential, safe to log.
+	SessionHandle string
+	// Targets are what the request asked TF Serving for.
+	Targets []tfserving.Target
+	// Set are the headers to set (overwrite) upstream on allow, or extra
+	// headers for the client on deny.
+	Set []Header
+	// Remove are the headers to remove before the request goes upstream.
+	Remove []string
+	// Cookie, when CookieChanged, replaces the Cookie header upstream (the
+	// session cookie stripped, every other cookie kept); empty removes it.
+	Cookie        string
+	CookieChanged bool
+	// PolicyRevision identifies the policy that decided, if any did.
+	PolicyRevision string
+}
+
+// SessionHandle returns a short, one-way handle for a credential, for the
+// x-tfgate-session header and logs. It is domain-separated from the store's
+// key hash, so it reveals nothing about where the session is kept.
+func SessionHandle(token string) string {
+	sum := sha256.Sum256([]byte("tfgate session handle\x00" + token))
+	return hex.EncodeToString(sum[:8])
+}
+
+// upstreamHeaders fills d.Set and d.Remove for an allowed request: identity
+// headers overwritten, every client-sent x-tfgate-* header and the tfgate
+// credential removed.
+func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName string, extra map[string]string) {
+	if d.Subject != nil {
+		d.Set = append(d.Set,
+			Header{HeaderUser, d.Subject.ID},
+			Header{HeaderEmail, d.Subject.Email},
+			Header{HeaderGroups, strings.Join(d.Subject.Groups, ",")},
+			Header{HeaderSession, d.SessionHandle},
+		)
+	}
+	d.Set = append(d.Set, Header{HeaderDecisionID, d.ID})
+	for name, value := range extra {
+		d.Set = append(d.Set, Header{strings.ToLower(name), value})
+	}
+	set := make(map[string]bool, len(d.Set))
+	// An empty value would reach the upstream as an empty header; remove
+	// the name instead so "absent" stays absent.
+	kept := d.Set[:0]
+	for _, h := range d.Set {
+		if h.Value == "" {
+			continue
+		}
+		set[h.Name] = true
+		kept = append(kept, h)
+	}
+	d.Set = kept
+	for _, name := range identityHeaders {
+		if !set[name] {
+			d.Remove = append(d.Remove, name)
+		}
+	}
+	for name := range r.Header {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, HeaderPrefix) && !set[l] && !slices.Contains(identityHeaders, l) {
+			d.Remove = append(d.Remove, l)
+		}
+	}
+	switch cred.Kind {
+	case AuthBearer:
+		d.Remove = append(d.Remove, "authorization")
+	case AuthCookie:
+		d.Cookie, _ = StripCookie(r.Header.Get("Cookie"), cookieName)
+		d.CookieChanged = true
+	}
+}

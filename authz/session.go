@@ -1,0 +1,45 @@
+package authz
+
+import (
+	"context"
+	"time"
+)
+
+// Session is what tfgate knows about a signed-in caller. It is created from a
+// verified SAML assertion and looked up by the opaque credential the caller
+// presents (cookie or bearer token).
+type Session struct {
+	// Subject is the SAML NameID.
+	Subject string `json:"sub"`
+	// Email is the mapped email attribute; may be empty.
+	Email string `json:"email,omitempty"`
+	// Name is the mapped display name; may be empty.
+	Name string `json:"name,omitempty"`
+	// Groups are the mapped group attribute values, in IdP order.
+	Groups []string `json:"groups,omitempty"`
+	// IdP is the entity ID of the IdP that asserted the identity.
+	IdP string `json:"idp,omitempty"`
+	// Scope, when non-empty, limits a token to these models and APIs
+	// ("model:resnet", "model:bert:predict").
+	Scope []string `json:"scope,omitempty"`
+	// CreatedAt is when the session was created.
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is the absolute end of the session.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Credential kinds, as policies see them in input.subject.auth.
+const (
+	AuthCookie = "cookie"
+	AuthBearer = "bearer"
+)
+
+// SessionStore finds the session a credential names.
+//
+// Lookup returns ErrNoSession (possibly wrapped) when the credential names no
+// live session. Any other error means the store could not answer (Redis down,
+// a timeout) and the caller must treat it as "could not decide", never as
+// "anonymous".
+type SessionStore interface {
+	Lookup(ctx context.Context, token string) (Session, error)
+}

@@ -1,0 +1,144 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"slices"
+	"time"
+
+	"github.com/tfgate/tfgate/authz"
+)
+
+// defaultMaxEntries is MemoryConfig.MaxEntries when unset.
+const defaultMaxEntries = 100_000
+
+// MemoryConfig configures a Memory store.
+type MemoryConfig struct {
+	// MaxEntries bounds each kind of entry separately: sessions, remembered
+	// request IDs and replay-cache IDs. When a kind is full, its entry
+	// closest to expiry is evicted. Separate bounds mean a flood of
+	// unauthenticated /saml/login requests can evict only other request IDs,
+	// never sessions or the replay cache. default: 100000.
+	MaxEntries int
+	// Now returns the current time. default: time.Now.
+	Now func() time.Time
+}
+
+// Memory is a SessionStore in process memory, for a single replica and for
+// development. It is safe for concurrent use, starts no goroutines and needs
+// no Close. Its methods never block on I/O and ignore their context.
+type Memory struct {
+	now      func() time.Time
+	sessions *table
+	requests *table
+	replays  *table
+}
+
+// Interface guard.
+var _ authz.SessionStore = (*Memory)(nil)
+
+// NewMemory returns an empty Memory store.
+func NewMemory(cfg MemoryConfig) *Memory {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = defaultMaxEntries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Memory{
+		now:      cfg.Now,
+		sessions: newTable(cfg.MaxEntries),
+		requests: newTable(cfg.MaxEntries),
+		replays:  newTable(cfg.MaxEntries),
+	}
+}
+
+// Create stores s under token until s.ExpiresAt, replacing any session the
+// token already names. It returns ErrInvalidExpiry when s.ExpiresAt is zero
+// or not after Now.
+func (m *Memory) Create(_ context.Context, token string, s authz.Session) error {
+	if token == "" {
+		return ErrEmptyKey
+	}
+	now := m.now()
+	if s.ExpiresAt.IsZero() || !now.Before(s.ExpiresAt) {
+		return ErrInvalidExpiry
+	}
+	m.sessions.put(sha256.Sum256([]byte(token)), s.ExpiresAt, cloneSession(s), now)
+	return nil
+}
+
+// Lookup returns the session token names. It returns ErrNotFound or
+// ErrExpired, both wrapping authz.ErrNoSession, when there is no live one.
+func (m *Memory) Lookup(_ context.Context, token string) (authz.Session, error) {
+	key := sha256.Sum256([]byte(token))
+	e, ok := m.sessions.get(key)
+	if !ok {
+		return authz.Session{}, ErrNotFound
+	}
+	if now := m.now(); !now.Before(e.expires) {
+		m.sessions.removeExpired(key, now)
+		return authz.Session{}, ErrExpired
+	}
+	return cloneSession(e.session), nil
+}
+
+// Delete removes the session token names. Deleting a missing session is not
+// an error.
+func (m *Memory) Delete(_ context.Context, token string) error {
+	m.sessions.remove(sha256.Sum256([]byte(token)))
+	return nil
+}
+
+// Remember records id (an AuthnRequest ID) for ttl, for one later Consume.
+func (m *Memory) Remember(_ context.Context, id string, ttl time.Duration) error {
+	if id == "" {
+		return ErrEmptyKey
+	}
+	if ttl <= 0 {
+		return ErrInvalidExpiry
+	}
+	now := m.now()
+	m.requests.put(sha256.Sum256([]byte(id)), now.Add(ttl), authz.Session{}, now)
+	return nil
+}
+
+// Consume reports whether id was remembered and has not expired, and forgets
+// it: of any number of concurrent calls, at most one returns true.
+func (m *Memory) Consume(_ context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, ErrEmptyKey
+	}
+	return m.requests.take(sha256.Sum256([]byte(id)), m.now()), nil
+}
+
+// SeenBefore records id (an assertion ID) in the replay cache until until,
+// and reports whether it was already there. Of any number of concurrent
+// calls with one id, exactly one returns false. It returns ErrInvalidExpiry
+// when until is not after Now; pass the assertion's NotOnOrAfter plus any
+// clock skew allowed, so an assertion is remembered as long as it could be
+// accepted.
+func (m *Memory) SeenBefore(_ context.Context, id string, until time.Time) (bool, error) {
+	if id == "" {
+		return false, ErrEmptyKey
+	}
+	now := m.now()
+	if !now.Before(until) {
+		return false, ErrInvalidExpiry
+	}
+	return m.replays.putIfAbsent(sha256.Sum256([]byte(id)), until, now), nil
+}
+
+// Len returns how many entries of all kinds the store holds, including
+// expired ones not yet swept.
+func (m *Memory) Len() int {
+	return m.sessions.len() + m.requests.len() + m.replays.len()
+}
+
+// cloneSession copies the slices of s so that neither the caller nor the
+// store can change the other's copy.
+func cloneSession(s authz.Session) authz.Session {
+	s.Groups = slices.Clone(s.Groups)
+	s.Scope = slices.Clone(s.Scope)
+	return s
+}

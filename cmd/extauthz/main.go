@@ -1,0 +1,97 @@
+// Command extauthz is tfgate: an Envoy ext_authz server that puts SAML
+// single sign-on and Rego policy in front of TensorFlow Serving.
+//
+// Run "extauthz --help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `extauthz: SAML single sign-on and Rego policy for TensorFlow Serving, as an Envoy ext_authz server.
+
+Usage:
+  extauthz [serve] [--config FILE]            run the server (no config: embedded defaults)
+  extauthz config check FILE                  validate a config file, printing every problem with its line
+  extauthz policy test [DIR] [-v]             run the Rego unit tests of a policy directory (default: the embedded policy)
+  extauthz policy eval --input FILE [--policy DIR]
+                                              evaluate a policy on one input document and print the decision
+  extauthz version                            print the version
+
+With no config file extauthz listens on :9191 (ext_authz gRPC) and :8080 (HTTP:
+/healthz, /readyz, /metrics), keeps sessions in memory and uses the embedded
+default policy. extauthz.example.yaml documents every setting and its default.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors that should be followed by the usage text.
+var errUsage = errors.New("usage")
+
+// run dispatches a command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "extauthz: %v\n\n%s", err, usage)
+		return 2
+	case errors.Is(err, errFailed):
+		return 1 // the command already said why
+	}
+	fmt.Fprintf(stderr, "extauthz: %v\n", err)
+	return 1
+}
+
+var (
+	errHelp   = errors.New("help requested")
+	errFailed = errors.New("failed")
+)
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return serveCmd(ctx, nil, stdout, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return serveCmd(ctx, args[1:], stdout, stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			return fmt.Errorf("%w: extauthz config check FILE", errUsage)
+		}
+		return configCheckCmd(args[2:], stdout, stderr)
+	case "policy":
+		if len(args) < 2 {
+			return fmt.Errorf("%w: extauthz policy test|eval", errUsage)
+		}
+		switch args[1] {
+		case "test":
+			return policyTestCmd(ctx, args[2:], stdout, stderr)
+		case "eval":
+			return policyEvalCmd(ctx, args[2:], stdout, stderr)
+		}
+		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
+	case "version", "--version":
+		fmt.Fprintf(stdout, "extauthz %s\n", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		return errHelp
+	}
+	if len(args[0]) > 0 && args[0][0] == '-' {
+		return serveCmd(ctx, args, stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
