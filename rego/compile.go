@@ -1,0 +1,100 @@
+package rego
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	opa "github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/tfgate/tfgate/authz"
+)
+
+// prepared is one compiled policy revision, ready to evaluate. It is
+// immutable once built, so evaluations share it without locks.
+type prepared struct {
+	query    opa.PreparedEvalQuery
+	revision string
+}
+
+// probeInput is evaluated once after every compile: whatever a policy
+// decides, it must answer an anonymous request with a decision of the right
+// shape. This turns a renamed package or a decision that became a set into a
+// failed reload instead of an error on every request.
+var probeInput = &authz.Input{Target: authz.InputTarget{API: "unknown"}}
+
+// prepare compiles the policy files and prepares query against them.
+func prepare(ctx context.Context, files *policyFiles, query string) (*prepared, error) {
+	modules, err := parseModules(files.modules)
+	if err != nil {
+		return nil, err
+	}
+	data, err := parseData(files.data)
+	if err != nil {
+		return nil, err
+	}
+	store := newStore(data)
+	compiler, err := compileModules(ctx, store, modules)
+	if err != nil {
+		return nil, err
+	}
+	pq, err := opa.New(
+		opa.Query(query),
+		opa.Compiler(compiler),
+		opa.Store(store),
+		opa.GenerateJSON(keepTerm),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
+	}
+	p := &prepared{query: pq, revision: files.revision}
+	if _, err := p.evaluate(ctx, probeInput); err != nil {
+		return nil, fmt.Errorf("%w (probing the policy with an anonymous request)", err)
+	}
+	return p, nil
+}
+
+// compileModules compiles modules, checking that no rule overlaps the data.
+func compileModules(ctx context.Context, store storage.Store, modules map[string]*ast.Module) (*ast.Compiler, error) {
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	defer store.Abort(ctx, txn)
+	c := ast.NewCompiler().WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
+	if c.Compile(modules); c.Failed() {
+		return nil, fmt.Errorf("%w: %w", ErrCompile, c.Errors)
+	}
+	return c, nil
+}
+
+// keepTerm hands result values over as *ast.Term: decodeDecision checks the
+// decision on the AST, which saves converting every result to Go values.
+func keepTerm(t *ast.Term, _ *opa.EvalContext) (any, error) { return t, nil }
+
+// evaluate runs the prepared query on one input.
+func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict, error) {
+	if in == nil {
+		return authz.Verdict{}, fmt.Errorf("%w: nil input", ErrEvaluation)
+	}
+	// OPA notices cancellation asynchronously, so a short evaluation could
+	// finish on a context that is already done; check first.
+	if err := ctx.Err(); err != nil {
+		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValue(in)))
+	if err != nil {
+		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	return decodeDecision(rs)
+}
+
+// newStore holds the data document. Reads return AST values, so evaluation
+// does not convert the grants from Go maps on every request.
+func newStore(data map[string]any) storage.Store {
+	return inmem.NewFromObjectWithOpts(data,
+		inmem.OptRoundTripOnWrite(false),
+		inmem.OptReturnASTValuesOnRead(true))
+}

@@ -1,0 +1,75 @@
+package rego
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/tfgate/tfgate/authz"
+)
+
+// jsonValue is the reference conversion: what a policy would see if the input
+// went through encoding/json, as `opa eval --input` does.
+func jsonValue(tb testing.TB, x *authz.Input) ast.Value {
+	tb.Helper()
+	b, err := json.Marshal(x)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v any
+	if err := util.UnmarshalJSON(b, &v); err != nil {
+		tb.Fatal(err)
+	}
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return val
+}
+
+func TestInputValueMatchesJSON(t *testing.T) {
+	tests := map[string]*authz.Input{
+		"zero":         {},
+		"anonymous":    in(nil, "predict", "m", anonymous),
+		"nil groups":   in(nil, "predict", "m"),
+		"empty groups": in([]string{}, "predict", "m"),
+		"version":      in([]string{"a", "b"}, "predict", "m", version(3)),
+		"version zero": in([]string{"a"}, "predict", "m", version(0)),
+		"negative":     in([]string{"a"}, "predict", "m", version(-1)),
+		"max version":  in([]string{"a"}, "predict", "m", version(1<<63-1)),
+		"label":        in([]string{"a"}, "predict", "m", label("stable")),
+		"empty label":  in([]string{"a"}, "predict", "m", label("")),
+		"scope":        in([]string{"a"}, "predict", "m", scope("model:m", "model:n:predict")),
+		"empty scope":  in([]string{"a"}, "predict", "m", func(x *authz.Input) { x.Subject.Scope = []string{} }),
+		"method":       in([]string{"a"}, "multi_inference", "m", func(x *authz.Input) { x.Target.Method = "tensorflow/serving/classify" }),
+		"zero time":    in([]string{"a"}, "predict", "m", func(x *authz.Input) { x.Subject.ExpiresAt = time.Time{} }),
+		"zoned time": in([]string{"a"}, "predict", "m", func(x *authz.Input) {
+			x.Subject.ExpiresAt = time.Date(2031, 5, 6, 7, 8, 9, 0, time.FixedZone("x", 5400))
+		}),
+		"invalid utf8":    in([]string{"a\xff"}, "predict", "res\xffnet\xfe\xfd", label("\xc3")),
+		"html and quotes": in([]string{"<a&b>"}, "predict", `m"\`+"\u2028"),
+		"grpc":            in([]string{"a"}, "predict", "m", func(x *authz.Input) { x.Request.Protocol = authz.ProtocolGRPC }),
+	}
+	for name, x := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, want := inputValue(x), jsonValue(t, x)
+			if got.Compare(want) != 0 {
+				t.Errorf("inputValue =\n%v\nwant (JSON)\n%v", got, want)
+			}
+		})
+	}
+}
+
+func TestInputValueNullVersusNumber(t *testing.T) {
+	v := inputValue(in(nil, "predict", "m", version(0)))
+	tgt := v.(ast.Object).Get(ast.StringTerm("target")).Value.(ast.Object)
+	if _, ok := tgt.Get(ast.StringTerm("version")).Value.(ast.Number); !ok {
+		t.Errorf("version 0 is %v, want the number 0", tgt.Get(ast.StringTerm("version")))
+	}
+	if _, ok := tgt.Get(ast.StringTerm("label")).Value.(ast.Null); !ok {
+		t.Errorf("absent label is %v, want null", tgt.Get(ast.StringTerm("label")))
+	}
+}

@@ -1,0 +1,232 @@
+# METADATA
+# title: tfgate default policy
+# description: |
+#   Decides whether the caller's groups may call one TensorFlow Serving
+#   target. tfgate queries data.tfgate.authz.decision, which is always exactly
+#   one object {"allow": bool, "reason": string} (optional "status"). Grants
+#   come from data.tfgate.grants (see data.yaml for the schema).
+#
+#   The checks run in order and the first that applies decides:
+#     1. anonymous callers are denied ("authentication required");
+#     2. reload_config is allowed only to data.tfgate.admin_groups (unscoped);
+#     3. request kinds that are not model calls are refused (refused_apis);
+#     4. anything that is not one of the six model APIs is refused;
+#     5. a target without a model is refused;
+#     6. a scoped token must have a scope entry covering the target;
+#     7. one of the caller's groups must grant the target.
+#
+#   Reasons are shown to the caller in a 403 and written to the decision
+#   log: they name the API, model and version, never credentials.
+package tfgate.authz
+
+import rego.v1
+
+# model_apis are the TF Serving APIs that serve a model. Grants and scopes
+# name them; "*" in either stands for exactly these six.
+model_apis := {"predict", "classify", "regress", "multi_inference", "model_status", "model_metadata"}
+
+# refused_apis are the request kinds tfgate never forwards (reload_config
+# only to admin groups), with the reason the caller sees.
+refused_apis := {
+	"reload_config": "reload_config replaces every model TF Serving serves and is reserved for administrators",
+	"session_run": "session_run feeds raw graph tensors past model signatures and is not allowed through tfgate",
+	"profiler": "the TensorFlow profiler API is not allowed through tfgate",
+	"health": "the TF Serving health service is not exposed through tfgate",
+	"cors_preflight": "CORS preflight requests are not forwarded to TF Serving",
+	"invalid": "TF Serving would reject this request as malformed",
+	"unknown": "not a TensorFlow Serving model API request",
+}
+
+# refusal_status overrides tfgate's default deny status where 403 would
+# mislead: the request is malformed or outside TF Serving's API.
+refusal_status := {"invalid": 400, "unknown": 404}
+
+# Anything the rules below do not cover is a deny, so the decision is never
+# undefined.
+default decision := {"allow": false, "reason": "denied: no policy rule applies to this request"}
+
+decision := deny("authentication required") if {
+	not authenticated
+} else := allow(sprintf("group %s may reload the TF Serving configuration", [admin_group])) if {
+	input.target.api == "reload_config"
+	not scoped
+} else := refusal(api) if {
+	api := input.target.api
+	refused_apis[api]
+} else := deny(sprintf("unsupported API %s", [shown(api_name)])) if {
+	not model_apis[input.target.api]
+} else := deny("the request names no model") if {
+	not has_model
+} else := deny(sprintf("token scope does not include %s on model %s", [input.target.api, shown(input.target.model)])) if {
+	scoped
+	not scope_allows
+} else := allow(sprintf("group %s grants %s on model %s %s", [granting_group, input.target.api, shown(input.target.model), selector])) if {
+	granting_group
+} else := deny(sprintf("group membership does not grant %s on model %s %s", [input.target.api, shown(input.target.model), selector]))
+
+allow(reason) := {"allow": true, "reason": reason}
+
+deny(reason) := {"allow": false, "reason": reason}
+
+refusal(api) := object.union(deny(refused_apis[api]), {"status": refusal_status[api]}) if refusal_status[api]
+
+refusal(api) := deny(refused_apis[api]) if not refusal_status[api]
+
+authenticated if is_object(input.subject)
+
+has_model if {
+	is_string(input.target.model)
+	input.target.model != ""
+}
+
+api_name := object.get(input, ["target", "api"], "")
+
+target_version := object.get(input, ["target", "version"], null)
+
+target_label := object.get(input, ["target", "label"], null)
+
+# shown makes a request-supplied name safe to put in a reason: control
+# characters (a percent-decoded "%0A") become "?", and a huge name is cut.
+shown(s) := regex.replace(short(s), `[[:cntrl:]]`, "?")
+
+short(s) := s if count(s) <= 80
+
+short(s) := concat("", [substring(s, 0, 80), "..."]) if count(s) > 80
+
+# selector describes which versions the request asks for, as the grants see
+# it.
+selector := sprintf("version %v", [target_version]) if {
+	target_version != null
+} else := "(all versions)" if {
+	input.target.api == "model_status"
+} else := sprintf("label %s", [shown(target_label)]) if {
+	target_label != null
+} else := "(latest version)"
+
+# unversioned requests name neither a version nor a label. model_status with
+# a label is one too: TF Serving ignores the label and reports every version.
+unversioned if {
+	target_version == null
+	target_label == null
+}
+
+unversioned if {
+	target_version == null
+	input.target.api == "model_status"
+}
+
+# name_matches compares a model name with an exact name or a glob. null
+# delimiters mean "*" matches any run of characters; the default ["."]
+# would stop "resnet*" at "resnet.v2", which is not what a model name means.
+name_matches(pattern, name) if pattern == name
+
+name_matches(pattern, name) if glob.match(pattern, null, name)
+
+api_matches(granted, api) if {
+	granted == "*"
+	model_apis[api]
+}
+
+api_matches(granted, api) if {
+	granted == api
+	model_apis[api]
+}
+
+# --- group grants --------------------------------------------------------
+
+# granting_group is the first (in sort order) of the caller's groups that
+# grants the target; undefined when none does.
+granting_group := min(granting_groups) if count(granting_groups) > 0
+
+granting_groups contains group if {
+	some group in input.subject.groups
+	some grant in group_grants(group)
+	grant_applies(grant)
+}
+
+# group_grants accepts a list of grants or a single grant object.
+group_grants(group) := grants if {
+	grants := data.tfgate.grants[group]
+	is_array(grants)
+}
+
+group_grants(group) := [grant] if {
+	grant := data.tfgate.grants[group]
+	is_object(grant)
+}
+
+grant_applies(grant) if {
+	some pattern in grant.models
+	name_matches(pattern, input.target.model)
+	some granted in grant.apis
+	api_matches(granted, input.target.api)
+	selector_granted(grant)
+}
+
+selector_granted(grant) if {
+	is_number(target_version)
+	target_label == null
+	some v in grant.versions
+	version_matches(v, target_version)
+}
+
+selector_granted(grant) if {
+	is_string(target_label)
+	target_version == null
+	input.target.api != "model_status"
+	some l in grant.labels
+	l in {"*", target_label}
+}
+
+selector_granted(grant) if {
+	unversioned
+	some v in grant.versions
+	v in {"*", "latest"}
+}
+
+version_matches(v, _) if v == "*"
+
+version_matches(v, n) if v == n
+
+version_matches(v, n) if {
+	is_string(v)
+	v == format_int(n, 10)
+}
+
+# --- admin ---------------------------------------------------------------
+
+admin_group := min(admin_groups) if count(admin_groups) > 0
+
+admin_groups contains group if {
+	some group in input.subject.groups
+	group in data.tfgate.admin_groups
+}
+
+# --- token scope ---------------------------------------------------------
+
+# scoped is true when the caller's token carries a non-empty scope: then the
+# target must ALSO be covered by one scope entry. Scope never grants on its
+# own. A scope that is present but not a list covers nothing.
+scoped if not object.get(input.subject, "scope", null) in {null, []}
+
+# scope_allows: an entry "model:<name-or-glob>" covers every model API of the
+# matching models; "model:<name-or-glob>:<api>" (or ":*") one API. Entries of
+# any other form cover nothing; model names containing ":" cannot be scoped.
+scope_allows if {
+	some entry in input.subject.scope
+	scope_entry_allows(split(entry, ":"))
+}
+
+scope_entry_allows(parts) if {
+	count(parts) == 2
+	parts[0] == "model"
+	name_matches(parts[1], input.target.model)
+	model_apis[input.target.api]
+}
+
+scope_entry_allows(parts) if {
+	count(parts) == 3
+	parts[0] == "model"
+	name_matches(parts[1], input.target.model)
+	api_matches(parts[2], input.target.api)
+}
