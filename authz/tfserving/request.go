@@ -1,0 +1,18 @@
+package tfserving
+
+// Request is what the parser needs of the HTTP request Envoy asked about.
+type Request struct {
+	// Method is the HTTP method.
+	Method string
+	// Path is Envoy's raw ":path", including any query, not decoded.
+	Path string
+	// GRPC is true for gRPC calls (content-type application/grpc...).
+	GRPC bool
+	// Body is the buffered body as Envoy sent it in raw_body; for gRPC the
+	// length-prefixed message. Nil when Envoy buffered no body.
+	Body []byte
+	// PartialBody is true when Envoy said x-envoy-auth-partial-body: true.
+	PartialBody bool
+	// Encoding is the grpc-encoding request header ("" or "identity" for none).
+	Encoding string
+}
