@@ -159,17 +159,16 @@ func ParseConfig(name string, data []byte, env func(string) (string, bool)) (Con
 	doc := root.Content[0]
 	expandEnv(doc, env, cerr)
 	checkFields(doc, reflect.TypeFor[Config](), "", cerr)
-	if len(cerr.Problems) == 0 {
-		if err := doc.Decode(&cfg); err != nil {
-			var te *yaml.TypeError
-			if errors.As(err, &te) {
-				cerr.Problems = append(cerr.Problems, te.Errors...)
-			} else {
-				cerr.Problems = append(cerr.Problems, err.Error())
-			}
+	// Decode and validate even after unknown fields, so one run of
+	// "config check" lists every problem.
+	if err := doc.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			cerr.Problems = append(cerr.Problems, te.Errors...)
+		} else {
+			cerr.Problems = append(cerr.Problems, err.Error())
 		}
-	}
-	if len(cerr.Problems) == 0 {
+	} else {
 		cfg.validate(doc, cerr)
 	}
 	if len(cerr.Problems) > 0 {

@@ -1,0 +1,127 @@
+// Command tfgate-bench measures tfgate's ext_authz Check over loopback gRPC
+// against a no-op Authorization server, scenario by scenario, and prints
+// throughput and latency percentiles with their ratios to the no-op
+// baseline. Every server runs in this process on 127.0.0.1; the Redis
+// scenario starts its own redis-server unless -redis names one.
+//
+// Usage:
+//
+//	tfgate-bench [-duration 5s] [-concurrency 32] [-warmup 1s] [-scenarios noop,allow-memory] [-redis ADDR] [-max-requests N]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tfgate/tfgate/internal/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tfgate-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line flags.
+type options struct {
+	measure   loadgen.MeasureConfig
+	scenarios []string
+	redis     string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var (
+		o         options
+		scenarios string
+		fs        = flag.NewFlagSet("tfgate-bench", flag.ContinueOnError)
+	)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.measure.Duration, "duration", 5*time.Second, "how long to measure each scenario")
+	fs.IntVar(&o.measure.Concurrency, "concurrency", 32, "Check RPCs kept in flight")
+	fs.DurationVar(&o.measure.Warmup, "warmup", time.Second, "how long to drive each scenario before measuring (0: no warm-up)")
+	fs.Uint64Var(&o.measure.MaxRequests, "max-requests", 0, "also stop each warm-up and measurement after this many requests (0: no bound)")
+	fs.IntVar(&o.measure.Conns, "conns", 1, "gRPC connections the requests are spread over (Envoy opens one per worker thread)")
+	fs.StringVar(&scenarios, "scenarios", strings.Join(loadgen.Scenarios(), ","),
+		"comma-separated scenarios to run, baseline first:\n"+describeScenarios())
+	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis (default: start redis-server on a free loopback port)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: tfgate-bench [flags]\n\n"+
+			"Drives tfgate's ext_authz Check over loopback gRPC and compares it with a no-op server.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.measure.Duration <= 0 || o.measure.Concurrency < 1 || o.measure.Warmup < 0 || o.measure.Conns < 1 {
+		return o, errors.New("-duration must be positive, -warmup not negative, -concurrency and -conns at least 1")
+	}
+	for name := range strings.SplitSeq(scenarios, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if loadgen.Describe(name) == "" {
+			return o, fmt.Errorf("unknown scenario %q (have %s)", name, strings.Join(loadgen.Scenarios(), ", "))
+		}
+		o.scenarios = append(o.scenarios, name)
+	}
+	if len(o.scenarios) == 0 {
+		return o, errors.New("-scenarios names no scenario")
+	}
+	return o, nil
+}
+
+func describeScenarios() string {
+	var b strings.Builder
+	for _, name := range loadgen.Scenarios() {
+		fmt.Fprintf(&b, "  %-18s %s\n", name, loadgen.Describe(name))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// run measures every scenario in turn and prints the table. It fails fast
+// when a scenario's first answer is not the expected one, and fails after
+// the table when any measured request failed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	env := &environment{redisAddr: o.redis, stderr: stderr}
+	defer env.close()
+
+	rep := report{cfg: o.measure}
+	for _, name := range o.scenarios {
+		res, skipped, err := env.measure(ctx, name, o.measure)
+		if err != nil {
+			return err
+		}
+		if skipped != "" {
+			rep.notes = append(rep.notes, name+": skipped: "+skipped)
+			continue
+		}
+		rep.rows = append(rep.rows, row{name: name, expect: res.expect, result: res.Result})
+	}
+	rep.print(stdout)
+	if failed := rep.failed(); failed > 0 {
+		return fmt.Errorf("%d measured requests failed; the figures above are suspect", failed)
+	}
+	return nil
+}

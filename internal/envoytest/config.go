@@ -1,0 +1,230 @@
+package envoytest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Defaults from Envoy's API (§0, §6) and route configuration.
+const (
+	// DefaultCheckTimeout is grpc_service.timeout's default.
+	DefaultCheckTimeout = 200 * time.Millisecond
+	// DefaultRouteTimeout is the route's default upstream timeout.
+	DefaultRouteTimeout = 15 * time.Second
+	// DefaultStatusOnError is what status_on_error unset (0) means.
+	DefaultStatusOnError = 403
+)
+
+// Mode selects which Envoy generation's mutation semantics to emulate.
+type Mode int
+
+const (
+	// V136 is Envoy v1.36.x (the default): OK headers with append:true
+	// append to an existing header or are dropped, everything else is a
+	// set; append_action is ignored for request headers; denied headers
+	// with append:true are dropped; response_headers_to_add are grouped by
+	// kind; error_response is ignored.
+	V136 Mode = iota
+	// Modern is newest main (§3.2, §9): a present append wins (true adds a
+	// new entry, false overwrites), otherwise append_action decides, all in
+	// list order; denied append:true headers are added; error_response
+	// drives the Error path.
+	Modern
+)
+
+// String names the mode.
+func (m Mode) String() string {
+	if m == Modern {
+		return "modern"
+	}
+	return "v1.36"
+}
+
+// Config configures a Proxy. Only Routes and Authz are required.
+type Config struct {
+	// Routes are matched by longest Prefix. Required.
+	Routes []Route
+	// Authz is the ext_authz gRPC service. Required unless every route
+	// disables authz. Point its ClientConn's authority at the cluster name
+	// to mimic Envoy's :authority.
+	Authz authv3.AuthorizationClient
+	// Timeout is grpc_service.timeout; negative means no deadline.
+	// default: 200ms.
+	Timeout time.Duration
+	// FailureModeAllow lets requests through on Error (§4.2). default: false.
+	FailureModeAllow bool
+	// FailureModeAllowHeaderAdd adds x-envoy-auth-failure-mode-allowed: true
+	// upstream when FailureModeAllow lets a request through. default: false.
+	FailureModeAllowHeaderAdd bool
+	// StatusOnError is status_on_error.code. 0 means 403; values outside
+	// 100–511 become 403 like Envoy's toErrorCode. 1xx codes are rejected
+	// by New because net/http cannot send them as final statuses.
+	// default: 0 (403).
+	StatusOnError int
+	// WithRequestBody enables body buffering (§1.4). default: nil (off).
+	WithRequestBody *BufferSettings
+	// AllowedHeaders, when non-nil, limits the CheckRequest headers map to
+	// keys matching one matcher. default: nil (all headers).
+	AllowedHeaders []HeaderMatcher
+	// DisallowedHeaders removes matching keys, even allowed ones.
+	// default: nil.
+	DisallowedHeaders []HeaderMatcher
+	// Mode selects v1.36 or modern mutation semantics. default: V136.
+	Mode Mode
+	// OnCheck, if set, is called after every Check call. default: nil.
+	OnCheck func(Exchange)
+	// Now is the clock for request.time. default: time.Now.
+	Now func() time.Time
+	// Rand feeds stream ids and x-request-id. default: crypto/rand.Reader.
+	Rand io.Reader
+	// Logger receives upstream proxy errors. default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Route is one route of the (single) virtual host.
+type Route struct {
+	// Prefix is matched against the path (before '?'), case-sensitively.
+	Prefix string
+	// Upstream is the cluster: an http:// URL whose host:port receives
+	// the request; its path is ignored (no prefix_rewrite). Required.
+	Upstream *url.URL
+	// HTTP2 makes the upstream connection h2c with prior knowledge, like
+	// a cluster with http2_protocol_options; needed for gRPC upstreams.
+	// default: false (HTTP/1.1).
+	HTTP2 bool
+	// DisableAuthz is ExtAuthzPerRoute{disabled: true}. default: false.
+	DisableAuthz bool
+	// Timeout is the route timeout for the whole upstream exchange;
+	// negative disables it. default: 15s.
+	Timeout time.Duration
+	// ContextExtensions are sent as attributes.context_extensions.
+	// default: none.
+	ContextExtensions map[string]string
+	// WithRequestBody is check_settings.with_request_body: it overrides
+	// MaxRequestBytes and AllowPartialMessage of the filter's settings
+	// (and turns buffering on); PackAsBytes always comes from
+	// Config.WithRequestBody. default: nil.
+	WithRequestBody *BufferSettings
+	// DisableRequestBodyBuffering is check_settings'
+	// disable_request_body_buffering. default: false.
+	DisableRequestBodyBuffering bool
+}
+
+// BufferSettings is ext_authz's BufferSettings (§1.4).
+type BufferSettings struct {
+	// MaxRequestBytes is the buffer limit; must be > 0.
+	MaxRequestBytes uint32
+	// AllowPartialMessage sends the check with a cut body instead of 413.
+	AllowPartialMessage bool
+	// PackAsBytes puts the body verbatim in raw_body instead of a
+	// UTF-8-sanitised body.
+	PackAsBytes bool
+}
+
+// HeaderMatcher is a StringMatcher over lowercase header keys. Exactly one
+// of Exact, Prefix, Suffix, Contains and Regex must be set.
+type HeaderMatcher struct {
+	Exact, Prefix, Suffix, Contains string
+	// Regex must match the whole key (safe_regex semantics).
+	Regex *regexp.Regexp
+	// IgnoreCase applies to Exact, Prefix, Suffix and Contains.
+	IgnoreCase bool
+}
+
+// Match reports whether key matches.
+func (m HeaderMatcher) Match(key string) bool {
+	if m.Regex != nil {
+		loc := m.Regex.FindStringIndex(key)
+		return loc != nil && loc[0] == 0 && loc[1] == len(key)
+	}
+	k, exact, prefix, suffix, contains := key, m.Exact, m.Prefix, m.Suffix, m.Contains
+	if m.IgnoreCase {
+		k, exact, prefix, suffix, contains = strings.ToLower(k), strings.ToLower(exact),
+			strings.ToLower(prefix), strings.ToLower(suffix), strings.ToLower(contains)
+	}
+	switch {
+	case m.Exact != "":
+		return k == exact
+	case m.Prefix != "":
+		return strings.HasPrefix(k, prefix)
+	case m.Suffix != "":
+		return strings.HasSuffix(k, suffix)
+	}
+	return strings.Contains(k, contains)
+}
+
+// kinds counts how many match kinds are set.
+func (m HeaderMatcher) kinds() int {
+	n := 0
+	for _, set := range []bool{m.Exact != "", m.Prefix != "", m.Suffix != "", m.Contains != "", m.Regex != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// withDefaults validates cfg and fills in defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if len(cfg.Routes) == 0 {
+		return cfg, fmt.Errorf("%w: no routes", ErrConfig)
+	}
+	cfg.Routes = slices.Clone(cfg.Routes) // defaults must not leak into the caller's slice
+	needAuthz := false
+	for i, r := range cfg.Routes {
+		if r.Upstream == nil || r.Upstream.Scheme != "http" || r.Upstream.Host == "" {
+			return cfg, fmt.Errorf("%w: route %d (%q): upstream must be an http:// URL", ErrConfig, i, r.Prefix)
+		}
+		if r.WithRequestBody != nil && r.WithRequestBody.MaxRequestBytes == 0 {
+			return cfg, fmt.Errorf("%w: route %d: max_request_bytes must be > 0", ErrConfig, i)
+		}
+		if r.Timeout == 0 {
+			cfg.Routes[i].Timeout = DefaultRouteTimeout
+		}
+		needAuthz = needAuthz || !r.DisableAuthz
+	}
+	if needAuthz && cfg.Authz == nil {
+		return cfg, fmt.Errorf("%w: Authz client is required", ErrConfig)
+	}
+	if cfg.WithRequestBody != nil && cfg.WithRequestBody.MaxRequestBytes == 0 {
+		return cfg, fmt.Errorf("%w: max_request_bytes must be > 0", ErrConfig)
+	}
+	if cfg.StatusOnError >= 100 && cfg.StatusOnError < 200 {
+		return cfg, fmt.Errorf("%w: status_on_error %d cannot be sent by net/http", ErrConfig, cfg.StatusOnError)
+	}
+	for _, m := range append(append([]HeaderMatcher(nil), cfg.AllowedHeaders...), cfg.DisallowedHeaders...) {
+		if m.kinds() != 1 {
+			return cfg, fmt.Errorf("%w: header matcher %+v must set exactly one kind", ErrConfig, m)
+		}
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultCheckTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// toErrorCode is ext_authz.h's toErrorCode: 100–511 pass, else 403.
+func toErrorCode(code int) int {
+	if code >= 100 && code <= 511 {
+		return code
+	}
+	return DefaultStatusOnError
+}

@@ -1,0 +1,23 @@
+// Package envoytest emulates Envoy's HTTP ext_authz filter (v1.36
+// behaviour, gRPC service, API v3) in front of an upstream, as an
+// http.Handler front proxy. It exists because tfgate's tests cannot run
+// Envoy; docs/envoy-ext-authz.md is its specification and the section
+// numbers in comments (§1.4 etc.) refer to that document.
+//
+// For each downstream request the Proxy
+//
+//  1. picks a Route by longest path prefix (no route: 404, no Check);
+//  2. builds the request headers as Envoy's HTTP connection manager would
+//     (lowercase keys, :authority/:method/:path/:scheme pseudo-headers,
+//     x-forwarded-proto, x-request-id; a '#' in the path is a 400);
+//  3. buffers the body per with_request_body (413 when it does not fit);
+//  4. sends a CheckRequest to the configured AuthorizationClient with a
+//     deadline and classifies the answer as OK, Denied or Error (§2);
+//  5. applies OK mutations (§3), or sends Envoy's local reply for Denied
+//     (§4.1) and Error (§4.2), including the trailers-only gRPC form;
+//  6. forwards the (mutated) request to the route's upstream over HTTP/1.1
+//     or h2c and applies response_headers_to_add to the response.
+//
+// The proxy accepts HTTP/1.1 and h2c with prior knowledge (gRPC clients)
+// on one port; see NewServer, Serve and Start.
+package envoytest
