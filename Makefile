@@ -24,7 +24,7 @@ run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz serve
 
 ## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
-test: lint unit policy-test
+test: lint policy-test unit
 
 lint:
 	$(GO) vet ./...
@@ -35,7 +35,7 @@ unit:
 	$(GO) test -count=1 -timeout 10m ./...
 
 policy-test:
-	$(GO) run ./cmd/extauthz policy test -v
+	$(GO) run ./cmd/extauthz policy test
 
 ## bench: the load generator (tfgate vs a no-op ext_authz server) and the Go benchmarks
 bench:

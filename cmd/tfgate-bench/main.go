@@ -56,8 +56,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.measure.Warmup, "warmup", time.Second, "how long to drive each scenario before measuring (0: no warm-up)")
 	fs.Uint64Var(&o.measure.MaxRequests, "max-requests", 0, "also stop each warm-up and measurement after this many requests (0: no bound)")
 	fs.IntVar(&o.measure.Conns, "conns", 1, "gRPC connections the requests are spread over (Envoy opens one per worker thread)")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(loadgen.Scenarios(), ","),
-		"comma-separated scenarios to run, baseline first:\n"+describeScenarios())
+	fs.StringVar(&scenarios, "scenarios", "",
+		"comma-separated scenarios to run, in that order (default: all, as listed):\n"+describeScenarios())
 	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis (default: start redis-server on a free loopback port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tfgate-bench [flags]\n\n"+
@@ -72,6 +72,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.measure.Duration <= 0 || o.measure.Concurrency < 1 || o.measure.Warmup < 0 || o.measure.Conns < 1 {
 		return o, errors.New("-duration must be positive, -warmup not negative, -concurrency and -conns at least 1")
+	}
+	if scenarios == "" {
+		o.scenarios = loadgen.Scenarios()
+		return o, nil
 	}
 	for name := range strings.SplitSeq(scenarios, ",") {
 		if name = strings.TrimSpace(name); name == "" {

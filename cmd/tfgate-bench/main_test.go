@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunPrintsTable runs the command on two quick scenarios.
+func TestRunPrintsTable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"-duration", "100ms", "-warmup", "0", "-concurrency", "4",
+		"-scenarios", "noop,deny-anonymous"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{"scenario", "p99.9", "noop", "deny-anonymous", "deny 401", ratioNote} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, "noop ") && !strings.Contains(line, "1.00") {
+			t.Errorf("the baseline's ratios should be 1.00: %q", line)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		wantErr string
+	}{
+		"defaults":          {args: nil},
+		"unknown scenario":  {args: []string{"-scenarios", "noop,allow-all"}, wantErr: `unknown scenario "allow-all"`},
+		"no scenario":       {args: []string{"-scenarios", " , "}, wantErr: "names no scenario"},
+		"zero duration":     {args: []string{"-duration", "0s"}, wantErr: "-duration must be positive"},
+		"zero concurrency":  {args: []string{"-concurrency", "0"}, wantErr: "at least 1"},
+		"stray argument":    {args: []string{"noop"}, wantErr: "unexpected arguments"},
+		"max requests":      {args: []string{"-max-requests", "1000"}},
+		"scenarios trimmed": {args: []string{"-scenarios", "noop, allow-memory"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o, err := parseFlags(tc.args, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(o.scenarios) == 0 || o.measure.Duration <= 0 {
+				t.Errorf("options %+v", o)
+			}
+		})
+	}
+	o, _ := parseFlags(nil, io.Discard)
+	if o.measure.Duration != 5*time.Second || o.measure.Concurrency != 32 || len(o.scenarios) != 5 {
+		t.Errorf("defaults: duration %v, concurrency %d, %d scenarios", o.measure.Duration, o.measure.Concurrency, len(o.scenarios))
+	}
+	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestFormatLatency(t *testing.T) {
+	tests := map[time.Duration]string{
+		0:                        "-",
+		1500 * time.Nanosecond:   "1.50µs",
+		42300 * time.Nanosecond:  "42.3µs",
+		734 * time.Microsecond:   "734µs",
+		1234 * time.Microsecond:  "1.23ms",
+		12345 * time.Microsecond: "12.3ms",
+		1500 * time.Millisecond:  "1500ms",
+	}
+	for d, want := range tests {
+		if got := formatLatency(d); got != want {
+			t.Errorf("formatLatency(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := ratio(1, 0); got != "-" {
+		t.Errorf("ratio to a zero baseline = %q, want -", got)
+	}
+	if got := ratio(3, 2); got != "1.50" {
+		t.Errorf("ratio(3, 2) = %q", got)
+	}
+}
+
+func TestWriteTableAligns(t *testing.T) {
+	var b bytes.Buffer
+	writeTable(&b, [][]string{
+		{"scenario", "outcome", "p50", "×noop"},
+		{"noop", "allow", "734µs", "1.00"},
+		{"allow-memory", "deny 401", "12.3ms", "16.76"},
+	})
+	want := "scenario      outcome      p50  ×noop\n" +
+		"noop          allow      734µs   1.00\n" +
+		"allow-memory  deny 401  12.3ms  16.76\n"
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
