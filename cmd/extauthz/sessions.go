@@ -30,4 +30,3 @@ func newSessionStore(cfg SessionsConfig) (authz.SessionStore, func(), error) {
 		return m, func() {}, nil
 	}
 }
-
