@@ -1,0 +1,182 @@
+package envoy
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/tfgate/tfgate/authz"
+)
+
+func headerMap(t *testing.T, hs []*corev3.HeaderValueOption) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, h := range hs {
+		// Every mutation must overwrite on every Envoy version (§3.2).
+		if h.GetAppend() == nil || h.GetAppend().GetValue() || h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Errorf("header %s is not an explicit overwrite: %v", h.GetHeader().GetKey(), h)
+		}
+		m[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	return m
+}
+
+func TestRespondAllow(t *testing.T) {
+	d := &authz.Decision{
+		ID: "id1", Allow: true,
+		Set:    []authz.Header{{Name: authz.HeaderUser, Value: "alice"}, {Name: authz.HeaderDecisionID, Value: "id1"}},
+		Remove: []string{"x-tfgate-email", "authorization"},
+	}
+	tests := map[string]struct {
+		cookie        string
+		changed       bool
+		wantCookie    string
+		wantRemoveCkn bool
+	}{
+		"bearer":                  {},
+		"cookie with others kept": {cookie: "a=1", changed: true, wantCookie: "a=1"},
+		"only our cookie":         {cookie: "", changed: true, wantRemoveCkn: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := *d
+			d.Cookie, d.CookieChanged = tc.cookie, tc.changed
+			resp := responder{loginURL: "/saml/login", realm: "tfgate"}.respond(&authz.Request{Header: http.Header{}}, &d)
+			if resp.GetStatus().GetCode() != int32(codes.OK) {
+				t.Fatalf("status %v", resp.GetStatus())
+			}
+			ok := resp.GetOkResponse()
+			if ok == nil {
+				t.Fatal("no ok_response")
+			}
+			h := headerMap(t, ok.GetHeaders())
+			if h[authz.HeaderUser] != "alice" || h[authz.HeaderDecisionID] != "id1" {
+				t.Errorf("headers %v", h)
+			}
+			if h["cookie"] != tc.wantCookie {
+				t.Errorf("cookie = %q, want %q", h["cookie"], tc.wantCookie)
+			}
+			if slices.Contains(ok.GetHeadersToRemove(), "cookie") != tc.wantRemoveCkn {
+				t.Errorf("headers_to_remove = %v", ok.GetHeadersToRemove())
+			}
+			if !slices.Contains(ok.GetHeadersToRemove(), "authorization") {
+				t.Errorf("authorization not removed: %v", ok.GetHeadersToRemove())
+			}
+		})
+	}
+}
+
+func TestRespondDeny(t *testing.T) {
+	browser := &authz.Request{Method: "GET", Path: "/v1/models/m?x=1", Header: http.Header{"Accept": {"text/html,application/xhtml+xml"}}}
+	curl := &authz.Request{Method: "GET", Path: "/v1/models/m", Header: http.Header{"Accept": {"*/*"}}}
+	grpcReq := &authz.Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Header: http.Header{}}
+	tests := map[string]struct {
+		req        *authz.Request
+		d          authz.Decision
+		wantHTTP   int
+		wantCode   codes.Code
+		wantHeader map[string]string
+		wantBody   string
+	}{
+		"anonymous browser redirected": {
+			req: browser, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
+			wantHTTP: 302, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{"location": "/saml/login?return_to=%2Fv1%2Fmodels%2Fm%3Fx%3D1"},
+		},
+		"anonymous api 401": {
+			req: curl, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{"www-authenticate": `Bearer realm="tfgate"`, "content-type": "application/json"},
+			wantBody:   `{"error":"authentication required"}`,
+		},
+		"forbidden browser 403 not redirect": {
+			req: browser, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no \"grant\""},
+			wantHTTP: 403, wantCode: codes.PermissionDenied,
+			wantBody: `{"error":"no \"grant\""}`,
+		},
+		"policy status": {
+			req: curl, d: authz.Decision{Denial: authz.DenyForbidden, Status: 404, Reason: "unknown"},
+			wantHTTP: 404, wantCode: codes.PermissionDenied,
+		},
+		"policy status out of range ignored": {
+			req: curl, d: authz.Decision{Denial: authz.DenyForbidden, Status: 200, Reason: "x"},
+			wantHTTP: 403, wantCode: codes.PermissionDenied,
+		},
+		"bad request": {
+			req: curl, d: authz.Decision{Denial: authz.DenyBadRequest, Reason: "both"},
+			wantHTTP: 400, wantCode: codes.InvalidArgument,
+		},
+		"grpc unauthenticated": {
+			req: grpcReq, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{"grpc-status": "16"},
+			wantBody:   "authentication required",
+		},
+		"grpc forbidden": {
+			req: grpcReq, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no grant"},
+			wantHTTP: 403, wantCode: codes.PermissionDenied,
+			wantHeader: map[string]string{"grpc-status": "7"},
+			wantBody:   "no grant",
+		},
+		"grpc malformed": {
+			req: grpcReq, d: authz.Decision{Denial: authz.DenyBadRequest, Reason: "truncated"},
+			wantHTTP: 400, wantCode: codes.InvalidArgument,
+			wantHeader: map[string]string{"grpc-status": "3"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.d.ID = "did"
+			resp := responder{loginURL: "/saml/login", realm: "tfgate"}.respond(tc.req, &tc.d)
+			if resp.GetStatus().GetCode() != int32(tc.wantCode) {
+				t.Errorf("status code %d, want %d", resp.GetStatus().GetCode(), tc.wantCode)
+			}
+			dr := resp.GetDeniedResponse()
+			if dr == nil {
+				t.Fatal("no denied_response")
+			}
+			if int(dr.GetStatus().GetCode()) != tc.wantHTTP {
+				t.Errorf("http status %d, want %d", dr.GetStatus().GetCode(), tc.wantHTTP)
+			}
+			h := headerMap(t, dr.GetHeaders())
+			for k, v := range tc.wantHeader {
+				if h[k] != v {
+					t.Errorf("header %s = %q, want %q", k, h[k], v)
+				}
+			}
+			if h[authz.HeaderDecisionID] != "did" || h["cache-control"] != "no-store" {
+				t.Errorf("headers %v", h)
+			}
+			if tc.wantBody != "" && dr.GetBody() != tc.wantBody {
+				t.Errorf("body %q, want %q", dr.GetBody(), tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestNewRequest(t *testing.T) {
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "42", Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", Host: "h:8500",
+			Headers: map[string]string{":path": "/x", "content-type": "application/grpc", "cookie": "a=1", "x-envoy-auth-partial-body": "false"},
+			RawBody: []byte{0, 0, 0, 0, 0},
+		}},
+	}}
+	r := NewRequest(req)
+	if !r.GRPC || r.Method != "POST" || r.Path != "/tensorflow.serving.PredictionService/Predict" || r.Host != "h:8500" || r.ID != "42" {
+		t.Errorf("request %+v", r)
+	}
+	if r.Header.Get("Cookie") != "a=1" || r.Header.Get(":path") != "" || len(r.Body) != 5 {
+		t.Errorf("headers %v body %v", r.Header, r.Body)
+	}
+	// A sparse or empty CheckRequest must not panic.
+	for _, req := range []*authv3.CheckRequest{nil, {}, {Attributes: &authv3.AttributeContext{}}} {
+		if r := NewRequest(req); r.Header == nil {
+			t.Error("nil header map")
+		}
+	}
+}
