@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// TestServe runs the real command on loopback ports, as `make run` would
+// with a config, and checks every listener answers; cancelling the context
+// (SIGTERM's path) stops it cleanly.
+func TestServe(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfgFile, []byte("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	logR, logW := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, io.Discard, logW); logW.Close() }()
+
+	var started struct{ GRPC, HTTP string }
+	lines := bufio.NewScanner(logR)
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "extauthz started") {
+			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	go io.Copy(io.Discard, logR)
+	if started.GRPC == "" {
+		t.Fatal("no start line in the log")
+	}
+
+	resp, err := http.Get("http://" + started.HTTP + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	conn, err := grpc.NewClient(started.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", hc, err)
+	}
+	cr, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "POST", Path: "/v1/models/half_plus_two:predict", Headers: map[string]string{":path": "/v1/models/half_plus_two:predict"},
+		}},
+	}})
+	if err != nil || codes.Code(cr.GetStatus().GetCode()) != codes.Unauthenticated || cr.GetDeniedResponse().GetStatus().GetCode() != 401 {
+		t.Fatalf("anonymous Check: %v %v", cr, err)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	tests := map[string]struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		"help":            {[]string{"--help"}, 0, "Usage:", ""},
+		"version":         {[]string{"version"}, 0, "extauthz ", ""},
+		"unknown command": {[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		"config no file":  {[]string{"config", "check"}, 2, "", "extauthz config check FILE"},
+		"eval no input":   {[]string{"policy", "eval"}, 2, "", "--input FILE is required"},
+		"bad flag":        {[]string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
+		"missing config":  {[]string{"serve", "--config", "/nonexistent.yaml"}, 1, "", "reading config"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(t.Context(), tc.args, &out, &errOut)
+			if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errOut.String(), tc.stderr) {
+				t.Errorf("run(%v) = %d\nstdout: %s\nstderr: %s", tc.args, code, out.String(), errOut.String())
+			}
+		})
+	}
+}
