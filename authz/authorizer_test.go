@@ -243,3 +243,54 @@ func TestCheckPolicyInput(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// sigPolicy allows everything but signature "secret", to show that every
+// MultiInference task is decided on its own.
+type sigPolicy struct{ evaluated int }
+
+func (p *sigPolicy) Evaluate(_ context.Context, in *Input) (Verdict, error) {
+	p.evaluated++
+	if in.Target.Signature == "secret" {
+		return Verdict{Reason: "signature secret is not granted"}, nil
+	}
+	return Verdict{Allow: true, Reason: "ok"}, nil
+}
+
+func multiInference(sigs ...string) []byte {
+	var msg []byte
+	for _, sig := range sigs {
+		spec := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "m")
+		spec = protowire.AppendString(protowire.AppendTag(spec, 3, protowire.BytesType), sig)
+		task := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), spec)
+		task = protowire.AppendString(protowire.AppendTag(task, 2, protowire.BytesType), "tensorflow/serving/regress")
+		msg = protowire.AppendBytes(protowire.AppendTag(msg, 1, protowire.BytesType), task)
+	}
+	return append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+}
+
+func TestCheckMultiInferenceEveryTask(t *testing.T) {
+	store := &fakeStore{sessions: map[string]Session{"good": session("ml")}}
+	for name, tc := range map[string]struct {
+		sigs  []string
+		allow bool
+	}{
+		"all allowed":       {[]string{"a", "b"}, true},
+		"last task denied":  {[]string{"a", "secret"}, false},
+		"first task denied": {[]string{"secret", "a"}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &sigPolicy{}
+			a, _ := New(Config{Sessions: store, Policy: p, Now: func() time.Time { return testNow }})
+			d, err := a.Check(context.Background(), &Request{
+				Method: "POST", Path: "/tensorflow.serving.PredictionService/MultiInference", GRPC: true,
+				Body: multiInference(tc.sigs...), Header: http.Header{"Authorization": {"Bearer good"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allow != tc.allow || len(d.Targets) != len(tc.sigs) {
+				t.Fatalf("allow=%v targets=%d reason=%q", d.Allow, len(d.Targets), d.Reason)
+			}
+		})
+	}
+}
