@@ -114,6 +114,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{cfg: o.measure}
 	for _, name := range o.scenarios {
 		res, skipped, err := env.measure(ctx, name, o.measure)
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,58 @@
+package envoy_test
+
+import (
+	"context"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/tfgate/tfgate/authz/session"
+	"github.com/tfgate/tfgate/internal/loadgen"
+)
+
+// BenchmarkCheckInProcess measures Server.Check called directly, without
+// gRPC: the whole decision as extauthz serve wires it (the embedded Rego
+// policy, the in-memory session store, metrics and a decision log written
+// to io.Discard), on the CheckRequests cmd/tfgate-bench sends over
+// loopback gRPC. The difference between the two is transport.
+func BenchmarkCheckInProcess(b *testing.B) {
+	ctx := context.Background()
+	store := session.NewMemory(session.MemoryConfig{})
+	token, err := session.NewToken(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Create(ctx, token, loadgen.BenchSession()); err != nil {
+		b.Fatal(err)
+	}
+	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeSrv()
+
+	cases := []struct {
+		name  string
+		req   *authv3.CheckRequest
+		allow bool
+	}{
+		{"allow-memory", loadgen.RESTPredict(token, 0), true},
+		{"deny-anonymous", loadgen.RESTPredict("", 0), false},
+		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0), true},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := srv.Check(ctx, tc.req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if allowed := resp.GetStatus().GetCode() == int32(codes.OK); allowed != tc.allow {
+					b.Fatalf("allowed = %v, want %v: %v", allowed, tc.allow, resp.GetStatus())
+				}
+			}
+		})
+	}
+}
