@@ -26,7 +26,7 @@ func BenchmarkCheckInProcess(b *testing.B) {
 	if err := store.Create(ctx, token, loadgen.BenchSession()); err != nil {
 		b.Fatal(err)
 	}
-	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store)
+	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,15 +9,24 @@ import (
 	"github.com/tfgate/tfgate/authz"
 )
 
+// benchEvaluate measures Evaluate with the decision cache (every call after
+// the first is a hit, as for a client repeating one call) and without it.
 func benchEvaluate(b *testing.B, x *authz.Input, allow bool) {
-	e := mustNew(b, Config{})
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		v, err := e.Evaluate(ctx, x)
-		if err != nil || v.Allow != allow {
-			b.Fatalf("Evaluate = %+v, %v", v, err)
-		}
+	for _, bc := range []struct {
+		name    string
+		entries int
+	}{{"cached", 0}, {"uncached", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := mustNew(b, Config{DecisionCacheEntries: bc.entries})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := e.Evaluate(ctx, x)
+				if err != nil || v.Allow != allow {
+					b.Fatalf("Evaluate = %+v, %v", v, err)
+				}
+			}
+		})
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
+	// cache is nil when disabled or when the policy is not deterministic.
+	cache *decisionCache
 }
 
 // probeInput is evaluated once after every compile: whatever a policy
@@ -26,7 +28,7 @@ type prepared struct {
 var probeInput = &authz.Input{Target: authz.InputTarget{API: "unknown"}}
 
 // prepare compiles the policy files and prepares query against them.
-func prepare(ctx context.Context, files *policyFiles, query string) (*prepared, error) {
+func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries int) (*prepared, error) {
 	modules, err := parseModules(files.modules)
 	if err != nil {
 		return nil, err
@@ -50,6 +52,9 @@ func prepare(ctx context.Context, files *policyFiles, query string) (*prepared, 
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
 	p := &prepared{query: pq, revision: files.revision}
+	if cacheEntries > 0 && deterministic(compiler) {
+		p.cache = newDecisionCache(cacheEntries)
+	}
 	if _, err := p.evaluate(ctx, probeInput); err != nil {
 		return nil, fmt.Errorf("%w (probing the policy with an anonymous request)", err)
 	}
@@ -84,11 +89,23 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 	if err := ctx.Err(); err != nil {
 		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
+	var key string
+	if p.cache != nil {
+		key = cacheKey(in)
+		if v, ok := p.cache.get(key); ok {
+			return v, nil
+		}
+	}
 	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValue(in)))
 	if err != nil {
 		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
-	return decodeDecision(rs)
+	v, err := decodeDecision(rs)
+	if err == nil && p.cache != nil {
+		// Only decisions are cached; an error is never remembered.
+		p.cache.put(key, v)
+	}
+	return v, err
 }
 
 // newStore holds the data document. Reads return AST values, so evaluation

@@ -30,7 +30,15 @@ type Config struct {
 	// PollInterval is how often Watch hashes the policy files to find edits.
 	// default: DefaultPollInterval (1s)
 	PollInterval time.Duration
+	// DecisionCacheEntries bounds the cache of verdicts by input (per
+	// policy revision; never used for policies calling non-deterministic
+	// built-ins such as time.now_ns or http.send); negative disables it.
+	// default: DefaultDecisionCacheEntries (10000)
+	DecisionCacheEntries int
 }
+
+// DefaultDecisionCacheEntries is the default size of the decision cache.
+const DefaultDecisionCacheEntries = 10000
 
 // withDefaults returns c with every unset field defaulted, or an error
 // wrapping ErrConfig.
@@ -46,6 +54,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.PollInterval = DefaultPollInterval
 	case c.PollInterval < 0:
 		return c, fmt.Errorf("%w: negative poll interval %v", ErrConfig, c.PollInterval)
+	}
+	if c.DecisionCacheEntries == 0 {
+		c.DecisionCacheEntries = DefaultDecisionCacheEntries
 	}
 	return c, nil
 }

@@ -80,7 +80,7 @@ func (e *Evaluator) reload(ctx context.Context) error {
 
 // install compiles files and swaps them in. The caller holds e.mu.
 func (e *Evaluator) install(ctx context.Context, files *policyFiles) error {
-	p, err := prepare(ctx, files, e.cfg.Query)
+	p, err := prepare(ctx, files, e.cfg.Query, e.cfg.DecisionCacheEntries)
 	if err != nil {
 		return fmt.Errorf("%w (policy revision %s)", err, files.revision)
 	}

@@ -98,6 +98,11 @@ type PolicyConfig struct {
 	// ReloadInterval is how often Dir is checked for changes; 0 turns hot
 	// reload off. Default: 2s.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// DecisionCacheEntries bounds the cache of decisions by their complete
+	// input (emptied on every reload; never used for policies that call
+	// time.now_ns, http.send or other non-deterministic built-ins); 0
+	// disables it. Default: 10000.
+	DecisionCacheEntries int `yaml:"decision_cache_entries"`
 }
 
 // SAMLConfig configures the SAML Service Provider.
@@ -119,7 +124,7 @@ func DefaultConfig() Config {
 			Memory: MemoryConfig{MaxEntries: 100000},
 			Redis:  RedisConfig{Addrs: []string{"127.0.0.1:6379"}, Prefix: "tfgate:", Timeout: 50 * time.Millisecond},
 		},
-		Policy: PolicyConfig{ReloadInterval: 2 * time.Second},
+		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
 		SAML:   SAMLConfig{LoginURL: "/saml/login"},
 	}
 }
@@ -309,6 +314,9 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	}
 	if c.Policy.ReloadInterval < 0 {
 		bad("policy.reload_interval", "must not be negative (0 turns hot reload off)")
+	}
+	if c.Policy.DecisionCacheEntries < 0 {
+		bad("policy.decision_cache_entries", "must not be negative (0 disables the cache)")
 	}
 	if c.Policy.Dir != "" {
 		if st, err := os.Stat(c.Policy.Dir); err != nil || !st.IsDir() {

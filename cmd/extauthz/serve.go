@@ -37,7 +37,10 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	policy, err := rego.New(ctx, rego.Config{Dir: cfg.Policy.Dir, PollInterval: cfg.Policy.ReloadInterval})
+	policy, err := rego.New(ctx, rego.Config{
+		Dir: cfg.Policy.Dir, PollInterval: cfg.Policy.ReloadInterval,
+		DecisionCacheEntries: cacheEntries(cfg.Policy.DecisionCacheEntries),
+	})
 	if err != nil {
 		return fmt.Errorf("loading policy: %w", err)
 	}
@@ -138,6 +141,14 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// cacheEntries maps the config's "0 disables" to rego's "negative disables".
+func cacheEntries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func policyName(dir string) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tfgate/tfgate/internal/loadgen"
 )
 
 // TestRunPrintsTable runs the command on two quick scenarios.
@@ -64,7 +66,7 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 	o, _ := parseFlags(nil, io.Discard)
-	if o.measure.Duration != 5*time.Second || o.measure.Concurrency != 32 || len(o.scenarios) != 5 {
+	if o.measure.Duration != 5*time.Second || o.measure.Concurrency != 32 || len(o.scenarios) != len(loadgen.Scenarios()) {
 		t.Errorf("defaults: duration %v, concurrency %d, %d scenarios", o.measure.Duration, o.measure.Concurrency, len(o.scenarios))
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {

@@ -24,6 +24,10 @@ const (
 	AllowMemory     = "allow-memory"
 	AllowRedis      = "allow-redis"
 	AllowGRPCMemory = "allow-grpc-memory"
+	// AllowMemoryUncached is AllowMemory with the policy decision cache
+	// off: every Check evaluates the Rego policy, as for a caller whose
+	// every request differs (another model, path or user).
+	AllowMemoryUncached = "allow-memory-uncached"
 )
 
 // Per-Check timeouts, as envoy/envoy.yaml sets grpc_service.timeout on each
@@ -59,14 +63,17 @@ type spec struct {
 	store storeKind
 	grpc  bool
 	token bool
+	// uncached turns the policy decision cache off.
+	uncached bool
 }
 
 var specs = []spec{
-	{Noop, "no-op Authorization server answering OK (baseline); REST predict request", noStore, false, true},
-	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false},
-	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true},
-	{AllowRedis, "REST predict, bearer token, Redis session store", redisStore, false, true},
-	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true},
+	{Noop, "no-op Authorization server answering OK (baseline); REST predict request", noStore, false, true, false},
+	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false, false},
+	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true, false},
+	{AllowMemoryUncached, "as allow-memory with the policy decision cache off (Rego evaluated on every Check)", memoryStore, false, true, true},
+	{AllowRedis, "REST predict, bearer token, Redis session store", redisStore, false, true, false},
+	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true, false},
 }
 
 // Scenarios returns every scenario name, baseline first.
@@ -187,7 +194,7 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 	} else {
 		s.Expect = Expectation{HTTPStatus: http.StatusUnauthorized}
 	}
-	srv, closeSrv, err := NewCheckServer(ctx, store)
+	srv, closeSrv, err := NewCheckServer(ctx, store, sp.uncached)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func startScenario(tb testing.TB, name string, opts loadgen.Options) *loadgen.Se
 func TestScenariosSmoke(t *testing.T) {
 	want := map[string]string{
 		loadgen.Noop: "allow", loadgen.DenyAnonymous: "deny 401", loadgen.AllowMemory: "allow",
-		loadgen.AllowRedis: "allow", loadgen.AllowGRPCMemory: "allow",
+		loadgen.AllowRedis: "allow", loadgen.AllowGRPCMemory: "allow", loadgen.AllowMemoryUncached: "allow",
 	}
 	redisAddr := redistest.Start(t).Addr
 	for _, name := range loadgen.Scenarios() {

@@ -26,9 +26,14 @@ const maxRecvMsgSize = 80 << 20
 // wires it, with store as the session store: the embedded default Rego
 // policy, Prometheus metrics on a private registry and a decision log that
 // encodes every record and writes it to io.Discard, so its cost is measured
-// too. close releases the decision log.
-func NewCheckServer(ctx context.Context, store authz.SessionStore) (srv *envoy.Server, close func(), err error) {
-	policy, err := rego.New(ctx, rego.Config{})
+// too. uncached turns the policy decision cache off. close releases the
+// decision log.
+func NewCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, close func(), err error) {
+	cfg := rego.Config{}
+	if uncached {
+		cfg.DecisionCacheEntries = -1
+	}
+	policy, err := rego.New(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the embedded policy: %w", err)
 	}
