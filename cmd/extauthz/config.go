@@ -105,13 +105,6 @@ type PolicyConfig struct {
 	DecisionCacheEntries int `yaml:"decision_cache_entries"`
 }
 
-// SAMLConfig configures the SAML Service Provider.
-type SAMLConfig struct {
-	// LoginURL is where anonymous browser navigations are redirected, as
-	// Envoy's clients see it. Default: "/saml/login".
-	LoginURL string `yaml:"login_url"`
-}
-
 // DefaultConfig returns the embedded defaults: everything a config file
 // leaves out.
 func DefaultConfig() Config {
@@ -125,7 +118,7 @@ func DefaultConfig() Config {
 			Redis:  RedisConfig{Addrs: []string{"127.0.0.1:6379"}, Prefix: "tfgate:", Timeout: 50 * time.Millisecond},
 		},
 		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
-		SAML:   SAMLConfig{LoginURL: "/saml/login"},
+		SAML:   defaultSAMLConfig(),
 	}
 }
 
@@ -323,9 +316,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 			bad("policy.dir", "%q is not a directory", c.Policy.Dir)
 		}
 	}
-	if !strings.HasPrefix(c.SAML.LoginURL, "/") || strings.HasPrefix(c.SAML.LoginURL, "//") {
-		bad("saml.login_url", "must be a path starting with /")
-	}
+	c.SAML.validate(bad)
 }
 
 func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {
