@@ -1,0 +1,193 @@
+"""A SAML 2.0 IdP built on pysaml2's saml2.server.Server, driven by Go tests.
+
+Usage: python3 idp.py CONFIG.json
+
+Protocol: one JSON object per line. On start the script prints
+{"ok": true, "metadata": "<EntityDescriptor .../>"} (or {"ok": false, ...}),
+then answers each request line read from stdin with one reply line:
+
+  {"op": "respond", "query": {"SAMLRequest": ..., "RelayState": ...,
+   "SigAlg": ..., "Signature": ...}, "user": {...}, "opts": {...}}
+    -> {"ok": true, "saml_response": b64, "destination": url,
+        "in_response_to": id, "sp_entity_id": id}
+  {"op": "assertion", "user": {...}, "opts": {"audience": ..., ...}}
+    -> {"ok": true, "assertion": xml}
+
+Failures reply {"ok": false, "error": "..."}; the script keeps running. It
+exits at end of input. Nothing SAML is logged.
+"""
+
+import base64
+import json
+import logging
+import sys
+
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, class_name
+from saml2.config import IdPConfig
+from saml2.metadata import entity_descriptor
+from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_UNSPECIFIED, NameID
+from saml2.server import Server
+from saml2.sigver import RSACrypto, pre_signature_part, signed_instance_factory, verify_redirect_signature
+from saml2.time_util import in_a_while
+
+AUTHN = {"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}
+
+
+def build_server(cfg):
+    """Returns a saml2.server.Server for the Go side's config."""
+    conf = IdPConfig()
+    conf.load({
+        "entityid": cfg["entity_id"],
+        "service": {"idp": {
+            "endpoints": {
+                "single_sign_on_service": [(cfg["sso_url"], BINDING_HTTP_REDIRECT)],
+                "single_logout_service": [(cfg["slo_url"], BINDING_HTTP_REDIRECT)],
+            },
+            "name_id_format": [NAMEID_FORMAT_UNSPECIFIED, NAMEID_FORMAT_EMAILADDRESS],
+            "policy": {"default": {
+                "lifetime": {"minutes": cfg["lifetime_minutes"]},
+                "name_form": NAME_FORMAT_URI,
+            }},
+        }},
+        "key_file": cfg["key_file"],
+        "cert_file": cfg["cert_file"],
+        "xmlsec_binary": cfg["xmlsec_binary"],
+        "metadata": {"local": [cfg["sp_metadata_file"]]},
+        "accepted_time_diff": 60,
+    })
+    return Server(config=conf)
+
+
+def identity(user):
+    """The attribute dict pysaml2 maps through its saml_uri attribute map."""
+    ident = {}
+    if user.get("email"):
+        ident["mail"] = [user["email"]]
+    if user.get("name"):
+        ident["displayName"] = [user["name"]]
+    if user.get("groups"):
+        ident["groups"] = list(user["groups"])
+    return ident
+
+
+def name_id(user, fmt):
+    if fmt == NAMEID_FORMAT_EMAILADDRESS:
+        return NameID(format=fmt, text=user["email"])
+    return NameID(format=fmt or NAMEID_FORMAT_UNSPECIFIED, text=user["id"])
+
+
+def algs(cfg, opts):
+    return opts.get("sig_alg") or cfg["sig_alg"], opts.get("digest_alg") or cfg["digest_alg"]
+
+
+def check_redirect_signature(srv, query, sp_entity_id):
+    """Verifies an HTTP-Redirect signature with the SP's metadata certs.
+
+    pysaml2's parse_authn_request does not look at SigAlg/Signature at all,
+    nor at the SP's AuthnRequestsSigned; this is what an IdP built on it
+    (SATOSA, say) adds.
+    """
+    if "Signature" not in query:
+        descriptors = srv.metadata[sp_entity_id].get("spsso_descriptor", [])
+        if any(d.get("authn_requests_signed") == "true" for d in descriptors):
+            raise ValueError("the SP's metadata says AuthnRequestsSigned but the request is unsigned")
+        return
+    certs = srv.metadata.certs(sp_entity_id, "spsso", "signing")
+    if not certs:
+        raise ValueError("request is signed but the SP metadata has no signing certificate")
+    for cert in certs:
+        if verify_redirect_signature(query, RSACrypto(None), cert=cert):
+            return
+    raise ValueError("redirect-binding signature does not verify")
+
+
+def respond(srv, cfg, req):
+    query, user, opts = req["query"], req["user"], req.get("opts") or {}
+    parsed = srv.parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
+    if parsed is None:
+        raise ValueError("pysaml2 could not parse the AuthnRequest")
+    msg = parsed.message
+    sp_entity_id = msg.issuer.text.strip()
+    # Finds the ACS in the SP's metadata; raises for an unknown SP or an
+    # AssertionConsumerServiceURL the metadata does not list.
+    args = srv.response_args(msg, [BINDING_HTTP_POST])
+    check_redirect_signature(srv, query, sp_entity_id)
+    fmt = opts.get("name_id_format")
+    if not fmt and msg.name_id_policy is not None:
+        fmt = msg.name_id_policy.format
+    sig_alg, digest_alg = algs(cfg, opts)
+    resp = srv.create_authn_response(
+        identity=identity(user),
+        in_response_to=msg.id,
+        destination=args["destination"],
+        sp_entity_id=sp_entity_id,
+        name_id=name_id(user, fmt),
+        authn=AUTHN,
+        sign_assertion=not opts.get("unsigned_assertion"),
+        sign_response=not opts.get("unsigned_response"),
+        sign_alg=sig_alg,
+        digest_alg=digest_alg,
+        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
+    )
+    # On some failures create_authn_response returns an error Response (or
+    # a list of lines) instead of raising.
+    if not isinstance(resp, str) or "status:Success" not in resp:
+        raise ValueError("pysaml2 did not produce a successful Response")
+    return {
+        "saml_response": base64.b64encode(resp.encode("utf-8")).decode("ascii"),
+        "destination": args["destination"],
+        "in_response_to": msg.id,
+        "sp_entity_id": sp_entity_id,
+    }
+
+
+def assertion(srv, cfg, req):
+    """A bare signed Assertion (RFC 7522 bearer grant): no InResponseTo."""
+    user, opts = req["user"], req.get("opts") or {}
+    audience = opts["audience"]
+    recipient = opts.get("recipient") or audience
+    policy = srv.config.getattr("policy", "idp")
+    ast = srv.setup_assertion(
+        AUTHN, audience, None, recipient, name_id(user, opts.get("name_id_format")),
+        policy, srv._issuer(None), None, identity(user), True, False,
+        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]))
+    sig_alg, digest_alg = algs(cfg, opts)
+    ast.signature = pre_signature_part(ast.id, srv.sec.my_cert, 1, sign_alg=sig_alg, digest_alg=digest_alg)
+    return {"assertion": signed_instance_factory(ast, srv.sec, [(class_name(ast), ast.id)])}
+
+
+OPS = {"respond": respond, "assertion": assertion}
+
+
+def main():
+    # Replies go to the real stdout; anything else that prints (pysaml2,
+    # warnings) goes to stderr, which the Go side keeps in a log file.
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+
+    def reply(obj):
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    try:
+        srv = build_server(cfg)
+        reply({"ok": True, "metadata": str(entity_descriptor(srv.config))})
+    except Exception as exc:  # noqa: BLE001 - reported to Go, which fails the test
+        reply({"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)})
+        return 1
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            result = OPS[req["op"]](srv, cfg, req)
+            result["ok"] = True
+        except Exception as exc:  # noqa: BLE001
+            result = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+        reply(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+package pysaml2idp
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Respond answers an HTTP-Redirect AuthnRequest the way pysaml2's IdP
+// would: it parses the request (parse_authn_request), checks the
+// redirect-binding signature against the SP metadata's signing certificate
+// when the request is signed, picks the ACS from the SP's metadata
+// (response_args) and signs a Response for user (create_authn_response).
+// It returns the base64 SAMLResponse to post to the ACS.
+//
+// authnRequest is the SP's redirect URL, its query string, or the bare
+// SAMLRequest value (base64 of the deflated XML).
+func (idp *IdP) Respond(authnRequest string, user User, opts ResponseOptions) (string, error) {
+	if user.ID == "" {
+		return "", errors.New("pysaml2idp: User.ID is required")
+	}
+	q, err := redirectQuery(authnRequest)
+	if err != nil {
+		return "", err
+	}
+	r, err := idp.call(request{Op: "respond", Query: q, User: toJSON(user), Opts: map[string]any{
+		"unsigned_assertion": opts.UnsignedAssertion,
+		"unsigned_response":  opts.UnsignedResponse,
+		"sig_alg":            opts.SigAlg,
+		"digest_alg":         opts.DigestAlg,
+		"name_id_format":     opts.NameIDFormat,
+	}})
+	return r.SAMLResponse, err
+}
+
+// Assertion returns a bare Assertion for user, signed by pysaml2, with a
+// bearer SubjectConfirmation for opts.Recipient and no InResponseTo: what
+// an RFC 7522 SAML 2.0 bearer grant carries (base64url-encode it for the
+// "assertion" parameter).
+func (idp *IdP) Assertion(user User, opts AssertionOptions) (string, error) {
+	if user.ID == "" || opts.Audience == "" {
+		return "", errors.New("pysaml2idp: User.ID and AssertionOptions.Audience are required")
+	}
+	r, err := idp.call(request{Op: "assertion", User: toJSON(user), Opts: map[string]any{
+		"audience":       opts.Audience,
+		"recipient":      opts.Recipient,
+		"sig_alg":        opts.SigAlg,
+		"digest_alg":     opts.DigestAlg,
+		"name_id_format": opts.NameIDFormat,
+	}})
+	return r.Assertion, err
+}
+
+// redirectQuery returns the binding parameters from a redirect URL, a
+// query string or a bare SAMLRequest value.
+func redirectQuery(s string) (map[string]string, error) {
+	if !strings.Contains(s, "SAMLRequest=") {
+		if s == "" {
+			return nil, errors.New("pysaml2idp: empty AuthnRequest")
+		}
+		return map[string]string{"SAMLRequest": s}, nil
+	}
+	if _, query, ok := strings.Cut(s, "?"); ok {
+		s = query
+	}
+	values, err := url.ParseQuery(s)
+	if err != nil {
+		return nil, fmt.Errorf("pysaml2idp: parsing the redirect query: %w", err)
+	}
+	q := map[string]string{}
+	for _, k := range []string{"SAMLRequest", "RelayState", "SigAlg", "Signature"} {
+		if v, ok := values[k]; ok {
+			if len(v) != 1 {
+				return nil, fmt.Errorf("pysaml2idp: %s appears %d times", k, len(v))
+			}
+			q[k] = v[0]
+		}
+	}
+	return q, nil
+}
+
+func toJSON(u User) jsonUser {
+	return jsonUser{ID: u.ID, Name: u.Name, Email: u.Email, Groups: u.Groups}
+}
