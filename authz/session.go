@@ -26,6 +26,12 @@ type Session struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt is the absolute end of the session.
 	ExpiresAt time.Time `json:"expires_at"`
+	// SessionIndex is the IdP's SessionIndex for the sign-in, and
+	// NameIDFormat the Format of the NameID in Subject: what a SAML
+	// LogoutRequest to the IdP names. Both may be empty (a session from the
+	// token endpoint, or an IdP that sends none).
+	SessionIndex string `json:"sidx,omitempty"`
+	NameIDFormat string `json:"nidf,omitempty"`
 }
 
 // Credential kinds, as policies see them in input.subject.auth.

@@ -1,20 +1,58 @@
 // Package session stores tfgate sessions and the one-time values the SAML
-// Service Provider needs, in Redis (Redis, for any number of replicas) or in
-// process memory (Memory, for a single replica and for development).
+// Service Provider needs, in Redis (Redis, for any number of replicas:
+// standalone, Sentinel or Cluster) or in process memory (Memory, for a
+// single replica and for development), and caches them for the Check path
+// (Cached).
 //
 // # Tokens and keys
 //
 // A caller holds an opaque token (NewToken): 256 random bits, base64url,
 // prefixed "tfg_". Stores key sessions by Hash(token), a hex SHA-256, so
-// whoever can read the store cannot use what is in it. ShortHash(token) is a
-// different, domain-separated digest for headers and logs; it is not a prefix
-// of the key.
+// whoever can read the store cannot use what is in it. ShortHash(token)
+// (authz.SessionHandle) is a different, domain-separated digest for headers
+// and logs, the "handle".
 //
-// Request IDs and replay-cache IDs are hashed the same way, so an
-// attacker-chosen ID can neither make a long key nor steer a Redis Cluster
-// hash slot. Keys are namespaced by kind: prefix+"s:"+hash for sessions,
-// prefix+"req:"+hash for remembered AuthnRequest IDs and
-// prefix+"replay:"+hash for the assertion replay cache. Every key expires.
+// Every Redis key starts with the prefix (default "tfgate:") and expires:
+//
+//	s:{handle}:hash   a session, sealed (below); TTL its end, or its idle deadline
+//	h:{handle}        the session's token hash, for revocation by handle
+//	u:hash(subject)   revocation index: sorted set of "handle:hash" of a subject's sessions
+//	g:hash(group)     revocation index: the same for a group's members
+//	req:hash(id)      a remembered AuthnRequest ID
+//	replay:hash(id)   an assertion ID in the replay cache
+//
+// and invalidations are published on prefix+"invalidate". Request and
+// assertion IDs are hashed too, so an attacker-chosen ID can neither make a
+// long key nor steer a Redis Cluster hash slot. The {handle} hash tag puts
+// a session and its handle key in one Cluster slot, so they are written in
+// order on one connection (and WAITed for together) and deleted together;
+// no other operation spans keys, so nothing else needs a shared slot. A new
+// kind whose keys must change together (a refresh-token family, say) must
+// share a hash tag the same way. Index hashes are domain-separated SHA-256s
+// of the names: a dump reveals no name, though, being unkeyed, it would
+// confirm a guessed one.
+//
+// # Sealing
+//
+// A session's value is AES-256-GCM ciphertext under a key derived from the
+// token with HKDF-SHA256, with the token's hash as additional data (seal.go):
+// only a caller presenting the token can read or forge it, and a value
+// moved to another key does not open.
+//
+// # Lifetime
+//
+// A session ends at the earliest of its ExpiresAt, Create's Now plus
+// Lifetime.Max, and its CreatedAt plus Lifetime.MaxAuthAge (checked on every
+// Lookup), and when unused for Lifetime.Idle. In Redis the idle deadline is
+// the key's TTL, extended at most once per TouchInterval, not on every
+// request.
+//
+// # Revocation and caching
+//
+// Deleting or revoking a session publishes its hash after the delete;
+// every replica's Cached drops it at once. Cached trusts nothing it did not
+// hear invalidations for: it caches only while subscribed, clears itself on
+// every (re)subscription, and keeps an entry no longer than its TTL.
 //
 // # Errors
 //
@@ -26,8 +64,8 @@
 //
 // # Time
 //
-// Both stores take a Now function. A session's ExpiresAt is checked against
-// it on every Lookup, so a session is never returned after ExpiresAt even if
+// Stores take a Now function. A session's ExpiresAt is checked against it
+// on every Lookup, so a session is never returned after ExpiresAt even if
 // the backend still holds it. Redis expiries are set as durations relative to
 // Now (PX), so a skewed Redis clock neither shortens nor extends them.
 package session

@@ -26,4 +26,9 @@ var (
 	// tampering, and the caller should fail with an error that operators see
 	// rather than treat the caller as signed out.
 	ErrCorrupt = errors.New("session: stored value is corrupt")
+	// ErrNotReplicated means a write reached the Redis master but fewer
+	// replicas than RedisConfig.WaitReplicas acknowledged it in time. The
+	// write stands on the master; the caller should treat the operation as
+	// failed, since a failover now could lose it.
+	ErrNotReplicated = errors.New("session: write not acknowledged by enough replicas")
 )

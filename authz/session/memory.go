@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tfgate/tfgate/authz"
@@ -20,6 +21,9 @@ type MemoryConfig struct {
 	// unauthenticated /saml/login requests can evict only other request IDs,
 	// never sessions or the replay cache. default: 100000.
 	MaxEntries int
+	// Lifetime limits how long sessions live; negative durations count as
+	// zero. default: no limits.
+	Lifetime Lifetime
 	// Now returns the current time. default: time.Now.
 	Now func() time.Time
 }
@@ -29,6 +33,7 @@ type MemoryConfig struct {
 // no Close. Its methods never block on I/O and ignore their context.
 type Memory struct {
 	now      func() time.Time
+	life     Lifetime
 	sessions *table
 	requests *table
 	replays  *table
@@ -45,42 +50,68 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	l := cfg.Lifetime
+	l.Max, l.Idle, l.MaxAuthAge, l.TouchInterval = max(l.Max, 0), max(l.Idle, 0), max(l.MaxAuthAge, 0), max(l.TouchInterval, 0)
 	return &Memory{
 		now:      cfg.Now,
+		life:     l.withDefaults(),
 		sessions: newTable(cfg.MaxEntries),
 		requests: newTable(cfg.MaxEntries),
 		replays:  newTable(cfg.MaxEntries),
 	}
 }
 
-// Create stores s under token until s.ExpiresAt, replacing any session the
-// token already names. It returns ErrInvalidExpiry when s.ExpiresAt is zero
-// or not after Now.
+// Create stores s under token until s.ExpiresAt, lowered to the store's
+// Lifetime limits, replacing any session the token already names. A zero
+// CreatedAt is set to Now. It returns ErrInvalidExpiry when s.ExpiresAt is
+// zero or the limited expiry is not after Now.
 func (m *Memory) Create(_ context.Context, token string, s authz.Session) error {
 	if token == "" {
 		return ErrEmptyKey
 	}
 	now := m.now()
-	if s.ExpiresAt.IsZero() || !now.Before(s.ExpiresAt) {
-		return ErrInvalidExpiry
+	s, err := m.life.atCreate(s, now)
+	if err != nil {
+		return err
 	}
-	m.sessions.put(sha256.Sum256([]byte(token)), s.ExpiresAt, cloneSession(s), now)
+	m.sessions.putSession(sha256.Sum256([]byte(token)), s.ExpiresAt, cloneSession(s), now)
 	return nil
 }
 
-// Lookup returns the session token names. It returns ErrNotFound or
-// ErrExpired, both wrapping authz.ErrNoSession, when there is no live one.
+// Lookup returns the session token names, with ExpiresAt lowered to
+// CreatedAt+MaxAuthAge. It returns ErrNotFound or ErrExpired, both wrapping
+// authz.ErrNoSession, when there is no live one: unknown, past ExpiresAt,
+// too old, or idle for Lifetime.Idle.
 func (m *Memory) Lookup(_ context.Context, token string) (authz.Session, error) {
 	key := sha256.Sum256([]byte(token))
 	e, ok := m.sessions.get(key)
 	if !ok {
 		return authz.Session{}, ErrNotFound
 	}
-	if now := m.now(); !now.Before(e.expires) {
-		m.sessions.removeExpired(key, now)
+	now := m.now()
+	s, live := m.life.atLookup(e.session, now)
+	if live && m.life.Idle > 0 {
+		live = m.touch(e.seen, now)
+	}
+	if !live {
+		m.sessions.removeIf(key, e.seq)
 		return authz.Session{}, ErrExpired
 	}
-	return cloneSession(e.session), nil
+	return cloneSession(s), nil
+}
+
+// touch reports whether a session last used at *seen is not idle at now,
+// and records now as its last use at most once per TouchInterval, so that
+// concurrent lookups of one session do not all write the same word.
+func (m *Memory) touch(seen *atomic.Int64, now time.Time) bool {
+	last := time.Unix(0, seen.Load())
+	if now.Sub(last) >= m.life.Idle {
+		return false
+	}
+	if now.Sub(last) >= m.life.TouchInterval {
+		seen.Store(now.UnixNano())
+	}
+	return true
 }
 
 // Delete removes the session token names. Deleting a missing session is not

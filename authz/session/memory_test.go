@@ -13,7 +13,11 @@ func TestMemory(t *testing.T) {
 	t.Parallel()
 	runStoreSuite(t, func(t *testing.T) *harness {
 		clock := newTestClock()
-		return &harness{store: NewMemory(MemoryConfig{Now: clock.Now}), clock: clock}
+		m := NewMemory(MemoryConfig{Now: clock.Now})
+		// A Memory's sessions live in the store itself, so reopening keeps
+		// them by swapping only the limits.
+		reopen := func(l Lifetime) store { m.life = l.withDefaults(); return m }
+		return &harness{store: m, clock: clock, reopen: reopen}
 	})
 }
 

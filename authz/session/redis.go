@@ -2,8 +2,10 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,35 +15,77 @@ import (
 
 // Defaults for RedisConfig.
 const (
-	defaultPrefix  = "tfgate:"
-	defaultTimeout = 50 * time.Millisecond
+	defaultPrefix      = "tfgate:"
+	defaultTimeout     = 50 * time.Millisecond
+	defaultUpdate      = time.Second
+	defaultWaitTimeout = 100 * time.Millisecond
+	// waitSlack is how late Redis may answer WAIT after its timeout: it
+	// times blocked clients out on its server cron, 10 times a second at
+	// the default hz.
+	waitSlack = 100 * time.Millisecond
+	// watchInterval is how long the invalidation subscription may be silent
+	// before it is pinged; twice that without an answer and it is
+	// presumed lost.
+	watchInterval = 500 * time.Millisecond
 )
 
 // RedisConfig configures a Redis store.
 type RedisConfig struct {
 	// Prefix starts every key the store writes, so several deployments can
-	// share one Redis. default: "tfgate:".
+	// share one Redis. A prefix with a {hash tag} puts every key in one
+	// Cluster slot, which works but does not spread load. default: "tfgate:".
 	Prefix string
-	// Timeout bounds each call to Redis, on top of the caller's context. A
-	// session lookup sits on every request's path, so a slow Redis must turn
-	// into a prompt error rather than a queue. default: 50ms.
+	// Timeout bounds each Lookup, on top of the caller's context. A session
+	// lookup sits on every request's path, so a slow Redis must turn into a
+	// prompt error rather than a queue. default: 50ms.
 	Timeout time.Duration
+	// UpdateTimeout bounds every other operation (sign-in, sign-out,
+	// request IDs, the replay cache), which a person waits for once rather
+	// than on every request, and which may need a new (TLS) connection.
+	// default: 1s.
+	UpdateTimeout time.Duration
+	// Lifetime limits how long sessions live. default: no limits.
+	Lifetime Lifetime
+	// WaitReplicas, when positive, makes every write (sessions, request IDs,
+	// the replay cache, deletions) wait until that many replicas of the
+	// key's master acknowledge it (Redis WAIT), so that a failover right
+	// after the write does not lose it; fewer acknowledgements within
+	// WaitTimeout are ErrNotReplicated. Lookups never wait. default: 0.
+	WaitReplicas int
+	// WaitTimeout bounds WAIT, on top of UpdateTimeout (Redis may overrun
+	// it by up to 100ms). default: 100ms.
+	WaitTimeout time.Duration
 	// Now returns the current time. default: time.Now.
 	Now func() time.Time
+	// Rand supplies the sealing nonces. default: crypto/rand.Reader.
+	Rand io.Reader
 }
 
-// Redis is a SessionStore in Redis, standalone or Cluster: every operation
-// touches a single key, so it works with any redis.UniversalClient. It is
-// safe for concurrent use; closing the client is the caller's job.
+// Redis is a SessionStore in Redis: standalone, Sentinel or Cluster, through
+// any redis.UniversalClient. Sessions are sealed (seal.go) and indexed by
+// subject and group for revocation (admin.go); deletions are published so
+// that every replica's Cached drops them (invalidate.go). It is safe for
+// concurrent use; closing the client is the caller's job.
 type Redis struct {
-	client  redis.UniversalClient
-	prefix  string
-	timeout time.Duration
-	now     func() time.Time
+	client      redis.UniversalClient
+	prefix      string
+	timeout     time.Duration
+	update      time.Duration
+	life        Lifetime
+	wait        int
+	waitTimeout time.Duration
+	now         func() time.Time
+	rand        io.Reader
+	// watchInterval is the subscription's health-check period; tests
+	// shorten it.
+	watchInterval time.Duration
 }
 
-// Interface guard.
-var _ authz.SessionStore = (*Redis)(nil)
+// Interface guards.
+var (
+	_ authz.SessionStore = (*Redis)(nil)
+	_ Invalidator        = (*Redis)(nil)
+)
 
 // NewRedis returns a store that uses client. For a *redis.Client,
 // *redis.ClusterClient or *redis.Ring, it returns an error unless the client
@@ -54,8 +98,12 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	if !contextTimeoutEnabled(client) {
 		return nil, errors.New("session: NewRedis: the redis client must set ContextTimeoutEnabled so that Timeout bounds each call")
 	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("session: NewRedis: negative Timeout %v", cfg.Timeout)
+	if cfg.Timeout < 0 || cfg.UpdateTimeout < 0 || cfg.WaitTimeout < 0 || cfg.WaitReplicas < 0 {
+		return nil, fmt.Errorf("session: NewRedis: negative Timeout %v, UpdateTimeout %v, WaitTimeout %v or WaitReplicas %d",
+			cfg.Timeout, cfg.UpdateTimeout, cfg.WaitTimeout, cfg.WaitReplicas)
+	}
+	if err := cfg.Lifetime.check(); err != nil {
+		return nil, err
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = defaultPrefix
@@ -63,10 +111,23 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = defaultTimeout
 	}
+	if cfg.UpdateTimeout == 0 {
+		cfg.UpdateTimeout = defaultUpdate
+	}
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = defaultWaitTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Redis{client: client, prefix: cfg.Prefix, timeout: cfg.Timeout, now: cfg.Now}, nil
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Redis{
+		client: client, prefix: cfg.Prefix, timeout: cfg.Timeout, update: cfg.UpdateTimeout, life: cfg.Lifetime.withDefaults(),
+		wait: cfg.WaitReplicas, waitTimeout: cfg.WaitTimeout, now: cfg.Now, rand: cfg.Rand,
+		watchInterval: watchInterval,
+	}, nil
 }
 
 // contextTimeoutEnabled reports whether client honours context deadlines.
@@ -83,145 +144,189 @@ func contextTimeoutEnabled(client redis.UniversalClient) bool {
 	return true
 }
 
-// Create stores s under token until s.ExpiresAt, replacing any session the
-// token already names. It returns ErrInvalidExpiry when s.ExpiresAt is zero
-// or not after Now.
+// Create stores s under token until s.ExpiresAt, lowered to the store's
+// Lifetime limits, replacing any session the token already names. A zero
+// CreatedAt is set to Now. It returns ErrInvalidExpiry when s.ExpiresAt is
+// zero or the limited expiry is not after Now.
+//
+// The revocation indexes are written first, so a session that exists is
+// always indexed; then the handle key and the sealed session, in that order
+// on one connection (they share a slot).
 func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error {
 	if token == "" {
 		return ErrEmptyKey
 	}
-	ttl, err := r.ttlUntil(s.ExpiresAt)
+	now := r.now()
+	s, err := r.life.atCreate(s, now)
 	if err != nil {
 		return err
 	}
-	val, err := encodeSession(s)
+	abs := atLeastMillisecond(s.ExpiresAt.Sub(now))
+	keyTTL := abs
+	if r.life.Idle > 0 {
+		keyTTL = min(abs, atLeastMillisecond(r.life.Idle))
+	}
+	ref := refOf(token)
+	plain, err := encodeSession(s)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	sealed, err := seal(token, ref.hash, plain, r.rand)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := r.writeContext(ctx)
 	defer cancel()
-	if err := r.client.Set(ctx, r.key(kindSession, token), val, ttl).Err(); err != nil {
-		return fmt.Errorf("session: storing session %s: %w", ShortHash(token), err)
+	if err := r.index(ctx, s, ref, abs, now); err != nil {
+		return fmt.Errorf("session: indexing session %s: %w", ref.handle, err)
 	}
+	skey := sessionKey(r.prefix, ref)
+	var set *redis.StatusCmd
+	err = r.write(ctx, skey, func(p redis.Pipeliner) {
+		p.Set(ctx, handleKey(r.prefix, ref.handle), ref.hash, abs)
+		set = p.Set(ctx, skey, sealed, keyTTL)
+	})
+	if err == nil {
+		err = set.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("session: storing session %s: %w", ref.handle, err)
+	}
+	// Replacing a session must not leave the old one in caches. Best
+	// effort: caches drop entries after their TTL in any case.
+	_ = r.publish(ctx, ref.hash)
 	return nil
 }
 
-// Lookup returns the session token names. It returns ErrNotFound or
-// ErrExpired, both wrapping authz.ErrNoSession, when there is no live one;
-// ErrCorrupt when the stored value cannot be decoded; and a wrapped Redis or
-// context error when Redis did not answer in time.
+// Lookup returns the session token names, with ExpiresAt lowered to
+// CreatedAt+MaxAuthAge. It returns ErrNotFound or ErrExpired, both wrapping
+// authz.ErrNoSession, when there is no live one; ErrCorrupt when the stored
+// value does not open or decode; and a wrapped Redis or context error when
+// Redis did not answer within Timeout.
+//
+// With an idle timeout, the key's TTL is the idle deadline: Lookup reads it
+// with the value in one round trip, and extends it (PEXPIRE) only when it
+// has run down by TouchInterval, so a busy session costs one write per
+// TouchInterval, not one per request.
 func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error) {
 	if token == "" {
 		return authz.Session{}, ErrNotFound
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	b, err := r.client.Get(ctx, r.key(kindSession, token)).Bytes()
+	ref := refOf(token)
+	key := sessionKey(r.prefix, ref)
+	b, pttl, err := r.get(ctx, key)
 	if errors.Is(err, redis.Nil) {
 		return authz.Session{}, ErrNotFound
 	}
 	if err != nil {
-		return authz.Session{}, fmt.Errorf("session: looking up session %s: %w", ShortHash(token), err)
+		return authz.Session{}, fmt.Errorf("session: looking up session %s: %w", ref.handle, err)
 	}
-	s, err := decodeSession(b)
+	plain, err := unseal(token, ref.hash, b)
 	if err != nil {
-		return authz.Session{}, fmt.Errorf("session: looking up session %s: %w", ShortHash(token), err)
+		return authz.Session{}, fmt.Errorf("session: looking up session %s: %w", ref.handle, err)
 	}
-	if !r.now().Before(s.ExpiresAt) {
+	s, err := decodeSession(plain)
+	if err != nil {
+		return authz.Session{}, fmt.Errorf("session: looking up session %s: %w", ref.handle, err)
+	}
+	now := r.now()
+	s, live := r.life.atLookup(s, now)
+	if !live {
 		return authz.Session{}, ErrExpired
+	}
+	if r.life.Idle > 0 {
+		r.touch(ctx, key, pttl, s.ExpiresAt.Sub(now))
 	}
 	return s, nil
 }
 
-// Delete removes the session token names. Deleting a missing session is not
-// an error.
+// get reads a session value and, with an idle timeout, its PTTL in the same
+// round trip. A missing key is redis.Nil.
+func (r *Redis) get(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	if r.life.Idle == 0 {
+		b, err := r.client.Get(ctx, key).Bytes()
+		r.noteError(ctx, err)
+		return b, 0, err
+	}
+	pipe := r.client.Pipeline()
+	get := pipe.Get(ctx, key)
+	ttl := pipe.PTTL(ctx, key)
+	_, err := pipe.Exec(ctx) // each command also carries its own error
+	r.noteError(ctx, err)
+	b, err := get.Bytes()
+	if err != nil {
+		return nil, 0, err
+	}
+	pttl, err := ttl.Result()
+	if err != nil {
+		return nil, 0, err
+	}
+	if pttl == -2 { // go-redis keeps PTTL's -2 (no such key) as is
+		return nil, 0, redis.Nil // deleted between GET and PTTL: revoked
+	}
+	return b, pttl, nil
+}
+
+// touch extends an idle session's TTL to min(Idle, time left) when it has
+// run down by at least TouchInterval. A failed touch is not the lookup's
+// failure: the session is live now, and the next lookup touches it again.
+func (r *Redis) touch(ctx context.Context, key string, pttl, left time.Duration) {
+	target := min(r.life.Idle, left)
+	if pttl <= 0 || target-pttl < r.life.TouchInterval {
+		return
+	}
+	_ = r.client.PExpire(ctx, key, atLeastMillisecond(target)).Err()
+}
+
+// Delete removes the session token names and tells every replica's cache.
+// Deleting a missing session is not an error. Its entries in the
+// revocation indexes are left to expire with the indexes.
 func (r *Redis) Delete(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.writeContext(ctx)
 	defer cancel()
-	if err := r.client.Del(ctx, r.key(kindSession, token)).Err(); err != nil {
-		return fmt.Errorf("session: deleting session %s: %w", ShortHash(token), err)
+	ref := refOf(token)
+	if _, err := r.deleteRef(ctx, ref); err != nil {
+		return fmt.Errorf("session: deleting session %s: %w", ref.handle, err)
 	}
 	return nil
 }
 
-// Remember records id (an AuthnRequest ID) for ttl, for one later Consume.
-func (r *Redis) Remember(ctx context.Context, id string, ttl time.Duration) error {
-	if id == "" {
-		return ErrEmptyKey
+// deleteRef deletes a session and its handle key, then publishes the
+// invalidation: after the delete, so that a replica refetching on the
+// message cannot find the session again. It reports whether the session
+// existed.
+func (r *Redis) deleteRef(ctx context.Context, ref ref) (bool, error) {
+	skey := sessionKey(r.prefix, ref)
+	var del *redis.IntCmd
+	err := r.write(ctx, skey, func(p redis.Pipeliner) {
+		del = p.Del(ctx, skey)
+		p.Del(ctx, handleKey(r.prefix, ref.handle))
+	})
+	if err == nil {
+		err = del.Err()
 	}
-	if ttl <= 0 {
-		return ErrInvalidExpiry
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	if err := r.client.Set(ctx, r.key(kindRequest, id), "1", atLeastMillisecond(ttl)).Err(); err != nil {
-		return fmt.Errorf("session: remembering request ID: %w", err)
-	}
-	return nil
-}
-
-// Consume reports whether id was remembered and has not expired, and forgets
-// it. It uses GETDEL, so of any number of concurrent calls, across replicas,
-// at most one returns true.
-func (r *Redis) Consume(ctx context.Context, id string) (bool, error) {
-	if id == "" {
-		return false, ErrEmptyKey
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	err := r.client.GetDel(ctx, r.key(kindRequest, id)).Err()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("session: consuming request ID: %w", err)
-	}
-	return true, nil
-}
-
-// SeenBefore records id (an assertion ID) in the replay cache until until,
-// and reports whether it was already there. It uses SET NX, so of any number
-// of concurrent calls with one id, across replicas, exactly one returns
-// false. It returns ErrInvalidExpiry when until is not after Now; pass the
-// assertion's NotOnOrAfter plus any clock skew allowed, so an assertion is
-// remembered as long as it could be accepted.
-func (r *Redis) SeenBefore(ctx context.Context, id string, until time.Time) (bool, error) {
-	if id == "" {
-		return false, ErrEmptyKey
-	}
-	ttl, err := r.ttlUntil(until)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	set, err := r.client.SetNX(ctx, r.key(kindReplay, id), "1", ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("session: checking the replay cache: %w", err)
+	if err := r.publish(ctx, ref.hash); err != nil {
+		return del.Val() > 0, fmt.Errorf("publishing the invalidation: %w", err)
 	}
-	return !set, nil
+	return del.Val() > 0, nil
 }
 
-func (r *Redis) key(k kind, raw string) string { return redisKey(r.prefix, k, raw) }
-
-// ttlUntil turns an absolute expiry into a duration from Now. Redis gets a
-// relative TTL (PX) rather than PXAT so that its clock does not matter.
-func (r *Redis) ttlUntil(t time.Time) (time.Duration, error) {
-	if t.IsZero() {
-		return 0, ErrInvalidExpiry
+// Ping checks that Redis answers: every master of a Cluster, the current
+// master of a Sentinel deployment, or the one server. Readiness probes use
+// it: when it fails, Lookups fail too.
+func (r *Redis) Ping(ctx context.Context) error {
+	if c, ok := r.client.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			return n.Ping(ctx).Err()
+		})
 	}
-	ttl := t.Sub(r.now())
-	if ttl <= 0 {
-		return 0, ErrInvalidExpiry
-	}
-	return atLeastMillisecond(ttl), nil
-}
-
-// atLeastMillisecond rounds a positive TTL below Redis's 1ms resolution up,
-// which go-redis would otherwise send as 0, an error.
-func atLeastMillisecond(ttl time.Duration) time.Duration {
-	return max(ttl, time.Millisecond)
+	return r.client.Ping(ctx).Err()
 }

@@ -27,6 +27,9 @@ type store interface {
 type harness struct {
 	store store
 	clock *testClock
+	// reopen replaces store with one on the same backend and clock, with
+	// other lifetime limits.
+	reopen func(Lifetime) store
 	// backend lists what the store wrote, or is nil when there is nothing
 	// to inspect (Memory).
 	backend func(tb testing.TB) []storedKey
@@ -34,11 +37,17 @@ type harness struct {
 	tokens []string
 }
 
-// storedKey is one key in a backend, with its value and remaining TTL.
+// storedKey is one key in a backend, with everything Redis would reveal
+// about it: its type, its value (a string's bytes, a sorted set's members
+// and scores), its DUMP serialisation and its remaining TTL.
 type storedKey struct {
-	Key, Value string
-	TTL        time.Duration
+	Key, Type, Value, Dump string
+	TTL                    time.Duration
 }
+
+// secrets are the names in harness.session; no backend may hold them in
+// the clear.
+var secrets = []string{"alice@example.com", "Alice", "ml-readers", "ml-admins", "idp.example.com", "model:resnet"}
 
 // token returns a fresh token and remembers it for the backend checks.
 func (h *harness) token(tb testing.TB) string {
@@ -101,6 +110,9 @@ var storeCases = map[string]func(t *testing.T, h *harness){
 	"SeenBefore":             testSeenBefore,
 	"SeenBeforeConcurrent":   testSeenBeforeConcurrent,
 	"KindsAreSeparate":       testKindsAreSeparate,
+	"MaxLifetime":            testMaxLifetime,
+	"MaxAuthAge":             testMaxAuthAge,
+	"IdleTimeout":            testIdleTimeout,
 }
 
 // runStoreSuite runs storeCases against stores from newHarness, then checks
@@ -118,6 +130,8 @@ func runStoreSuite(t *testing.T, newHarness func(t *testing.T) *harness) {
 	}
 }
 
+// checkBackend is the dump check: every key has a TTL, and no key, value or
+// DUMP holds a token or a name.
 func checkBackend(t *testing.T, h *harness) {
 	t.Helper()
 	for _, k := range h.backend(t) {
@@ -125,11 +139,27 @@ func checkBackend(t *testing.T, h *harness) {
 			t.Errorf("key %s has no TTL (PTTL %v)", k.Key, k.TTL)
 		}
 		for _, tok := range h.tokens {
-			if strings.Contains(k.Key, tok) || strings.Contains(k.Value, tok) {
+			if strings.Contains(k.Key+k.Value+k.Dump, tok) {
 				t.Errorf("key %s or its value contains a raw token", k.Key)
 			}
 		}
+		for _, name := range secrets {
+			if strings.Contains(k.Key+k.Value+k.Dump, name) {
+				t.Errorf("key %s (%s) or its value contains %q in the clear", k.Key, k.Type, name)
+			}
+		}
 	}
+}
+
+// sessionKeys returns the session keys among a backend's keys.
+func sessionKeys(keys []storedKey) []storedKey {
+	var out []storedKey
+	for _, k := range keys {
+		if strings.Contains(k.Key, ":s:{") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func testCreateLookup(t *testing.T, h *harness) {
@@ -143,10 +173,12 @@ func testCreateLookup(t *testing.T, h *harness) {
 		t.Fatalf("Lookup: %v", err)
 	}
 	assertSession(t, got, want)
-	// Proves the backend view works, so the key checks are not vacuous.
+	// Proves the backend view works, so the key checks are not vacuous:
+	// a session, its handle, and the indexes of its subject and 2 groups.
 	if h.backend != nil {
-		if keys := h.backend(t); len(keys) != 1 {
-			t.Errorf("backend holds %d keys after one Create, want 1", len(keys))
+		keys := h.backend(t)
+		if len(keys) != 5 || len(sessionKeys(keys)) != 1 {
+			t.Errorf("backend holds %d keys (%d sessions) after one Create, want 5 (1)", len(keys), len(sessionKeys(keys)))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tfgate/tfgate/authz"
@@ -21,6 +22,9 @@ type entry struct {
 	seq     uint64 // insertion order, to evict the oldest of equal expiries
 	index   int    // position in the expiry heap
 	session authz.Session
+	// seen is a session's last use (Unix nanoseconds) for the idle
+	// timeout; a pointer so that copies of the entry share it.
+	seen *atomic.Int64
 }
 
 // table is a bounded map whose entries expire. A min-heap on expiry makes
@@ -58,6 +62,16 @@ func (t *table) put(key digest, expires time.Time, s authz.Session, now time.Tim
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.putLocked(key, expires, s, now)
+}
+
+// putSession stores or replaces a session entry, last used at now.
+func (t *table) putSession(key digest, expires time.Time, s authz.Session, now time.Time) {
+	seen := new(atomic.Int64)
+	seen.Store(now.UnixNano())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.putLocked(key, expires, s, now)
+	t.entries[key].seen = seen
 }
 
 // putIfAbsent stores an entry for key unless a live one exists, and reports
@@ -109,13 +123,14 @@ func (t *table) remove(key digest) {
 	}
 }
 
-// removeExpired deletes the entry for key if it has expired at now; Lookup
-// calls it after finding an expired session, so it is removed lazily even
-// when no write comes along to sweep it.
-func (t *table) removeExpired(key digest, now time.Time) {
+// removeIf deletes the entry for key if it is still the one written with
+// seq; Lookup calls it after finding a session that is no longer live, so it
+// is removed lazily even when no write comes along to sweep it, and a
+// session written again meanwhile is kept.
+func (t *table) removeIf(key digest, seq uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if p, ok := t.entries[key]; ok && !now.Before(p.expires) {
+	if p, ok := t.entries[key]; ok && p.seq == seq {
 		t.removeLocked(p)
 	}
 }

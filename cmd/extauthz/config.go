@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,12 +56,24 @@ type DecisionLogConfig struct {
 	Path string `yaml:"path"`
 }
 
-// SessionsConfig says where sessions live and how callers present them.
+// SessionsConfig says where sessions live, how long, and how callers
+// present them.
 type SessionsConfig struct {
 	// Store is memory (one replica, the default) or redis.
 	Store string `yaml:"store"`
 	// CookieName is the browser session cookie. Default: "__Host-tfgate".
 	CookieName string `yaml:"cookie_name"`
+	// MaxLifetime caps every session's lifetime from when it is stored,
+	// whatever the IdP's SessionNotOnOrAfter; 0 means no cap. Default: 12h.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+	// IdleTimeout ends a session unused for this long; 0 turns it off. It
+	// is recorded at most once a minute per session, so a session ends
+	// between IdleTimeout-1m and IdleTimeout after its last use. Default: 1h.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxAuthAge ends a session this long after the sign-in that asserted
+	// its groups, so group membership is never older than this; 0 means
+	// no limit. Default: 12h.
+	MaxAuthAge time.Duration `yaml:"max_auth_age"`
 	// Memory configures the in-memory store.
 	Memory MemoryConfig `yaml:"memory"`
 	// Redis configures the Redis store.
@@ -73,21 +86,87 @@ type MemoryConfig struct {
 	MaxEntries int `yaml:"max_entries"`
 }
 
-// RedisConfig configures the Redis session store.
+// RedisConfig configures the Redis session store: one block for a
+// standalone server, a Redis Cluster or a Sentinel deployment.
 type RedisConfig struct {
-	// Addrs are host:port addresses; one for standalone, several for a
-	// cluster. Default: ["127.0.0.1:6379"].
+	// Addrs are host:port addresses: the server (standalone), any cluster
+	// nodes to discover the rest from (cluster), or the sentinels
+	// (sentinel). Default: ["127.0.0.1:6379"].
 	Addrs []string `yaml:"addrs"`
+	// Mode is standalone, cluster or sentinel. Default: standalone.
+	Mode string `yaml:"mode"`
+	// URL, when set, replaces Addrs: redis:// or rediss:// (TLS), user info,
+	// host:port, /DB, and the query parameters addr (more addresses, any
+	// number of times) and master_name. What it sets overrides Username,
+	// Password, DB, MasterName and TLS.Enabled. Default: "".
+	URL string `yaml:"url"`
+	// MasterName is the name the sentinels know the master by (sentinel
+	// only). Default: "".
+	MasterName string `yaml:"master_name"`
 	// Username for Redis ACLs. Default: "".
 	Username string `yaml:"username"`
-	// Password; use ${ENV} rather than writing it here. Default: "".
+	// Password; use ${ENV} or PasswordFile rather than writing it here.
+	// Default: "".
 	Password string `yaml:"password"`
-	// DB is the database number (standalone only). Default: 0.
+	// PasswordFile is a file holding the password (a trailing newline is
+	// ignored), read at start; not with Password. Default: "".
+	PasswordFile string `yaml:"password_file"`
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// themselves, when they require it (sentinel only). Default: "".
+	SentinelUsername string `yaml:"sentinel_username"`
+	SentinelPassword string `yaml:"sentinel_password"`
+	// DB is the database number (standalone and sentinel). Default: 0.
 	DB int `yaml:"db"`
 	// Prefix starts every key tfgate writes. Default: "tfgate:".
 	Prefix string `yaml:"prefix"`
 	// Timeout is the Redis time budget of one Check. Default: 50ms.
 	Timeout time.Duration `yaml:"timeout"`
+	// DialTimeout, ReadTimeout and WriteTimeout bound connecting, reading
+	// and writing when no shorter budget applies (the invalidation
+	// subscription, extauthz sessions). Default: 1s each.
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PoolSize is the most connections per Redis node; 0 means go-redis's
+	// default, 10 per CPU. Default: 0.
+	PoolSize int `yaml:"pool_size"`
+	// WaitReplicas, when positive, makes each session write wait until
+	// that many replicas have it (Redis WAIT), so a failover right after a
+	// sign-in or a revocation cannot lose it. Default: 0.
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds that wait. Default: 100ms.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
+	// TLS configures TLS to Redis (and to the sentinels).
+	TLS RedisTLSConfig `yaml:"tls"`
+	// Cache configures the in-process cache in front of Redis.
+	Cache CacheConfig `yaml:"cache"`
+}
+
+// RedisTLSConfig configures TLS to Redis.
+type RedisTLSConfig struct {
+	// Enabled turns TLS on (a rediss:// URL does too). Default: false.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of the CAs to trust; empty means the system's.
+	// Default: "".
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key, for a
+	// Redis with tls-auth-clients. Default: "".
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name to verify in Redis's certificate; empty means
+	// each node's host. Default: "".
+	ServerName string `yaml:"server_name"`
+}
+
+// CacheConfig configures the in-process session cache of the Check path.
+type CacheConfig struct {
+	// TTL is how long a session is served from memory; 0 turns the cache
+	// off. Revocations reach every replica's cache at once over Redis
+	// pub/sub; TTL bounds the delay when that subscription is down.
+	// Default: 1s.
+	TTL time.Duration `yaml:"ttl"`
+	// MaxEntries bounds the cache. Default: 10000.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // PolicyConfig says which Rego policy decides.
@@ -114,8 +193,14 @@ func DefaultConfig() Config {
 		DecisionLog: DecisionLogConfig{Path: "-"},
 		Sessions: SessionsConfig{
 			Store: "memory", CookieName: authz.DefaultCookieName,
+			MaxLifetime: 12 * time.Hour, IdleTimeout: time.Hour, MaxAuthAge: 12 * time.Hour,
 			Memory: MemoryConfig{MaxEntries: 100000},
-			Redis:  RedisConfig{Addrs: []string{"127.0.0.1:6379"}, Prefix: "tfgate:", Timeout: 50 * time.Millisecond},
+			Redis: RedisConfig{
+				Mode: "standalone", Addrs: []string{"127.0.0.1:6379"}, Prefix: "tfgate:", Timeout: 50 * time.Millisecond,
+				DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+				WaitTimeout: 100 * time.Millisecond,
+				Cache:       CacheConfig{TTL: time.Second, MaxEntries: 10000},
+			},
 		},
 		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
 		SAML:   defaultSAMLConfig(),
@@ -204,6 +289,12 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, cerr *ConfigError) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			checkFields(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), cerr)
+		}
+		return
+	}
 	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
 		return
 	}
@@ -241,9 +332,11 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// lineOf finds the line of the value at a dotted path, or 0.
+// lineOf finds the line of the value at a dotted path, or 0. A key may
+// carry a list index, as in "saml.idps[1].name".
 func lineOf(n *yaml.Node, path string) int {
 	for key := range strings.SplitSeq(path, ".") {
+		key, index := splitIndex(key)
 		if n.Kind != yaml.MappingNode {
 			return 0
 		}
@@ -253,12 +346,32 @@ func lineOf(n *yaml.Node, path string) int {
 				next = n.Content[i+1]
 			}
 		}
+		if next != nil && index >= 0 {
+			if next.Kind != yaml.SequenceNode || index >= len(next.Content) {
+				return 0
+			}
+			next = next.Content[index]
+		}
 		if next == nil {
 			return 0
 		}
 		n = next
 	}
 	return n.Line
+}
+
+// splitIndex splits "name[3]" into "name" and 3; a key without an index
+// gives -1.
+func splitIndex(key string) (string, int) {
+	name, rest, ok := strings.Cut(key, "[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return key, -1
+	}
+	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+	if err != nil || i < 0 {
+		return key, -1
+	}
+	return name, i
 }
 
 func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
@@ -292,19 +405,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	if c.Sessions.Memory.MaxEntries < 1 {
 		bad("sessions.memory.max_entries", "must be at least 1")
 	}
-	if c.Sessions.Store == "redis" {
-		if len(c.Sessions.Redis.Addrs) == 0 {
-			bad("sessions.redis.addrs", "needs at least one host:port")
-		}
-		for _, a := range c.Sessions.Redis.Addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				bad("sessions.redis.addrs", "%q is not host:port", a)
-			}
-		}
-	}
-	if c.Sessions.Redis.Timeout <= 0 {
-		bad("sessions.redis.timeout", "must be positive (e.g. 50ms)")
-	}
+	c.Sessions.validate(bad)
 	if c.Policy.ReloadInterval < 0 {
 		bad("policy.reload_interval", "must not be negative (0 turns hot reload off)")
 	}
@@ -316,7 +417,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 			bad("policy.dir", "%q is not a directory", c.Policy.Dir)
 		}
 	}
-	c.SAML.validate(bad)
+	c.SAML.validate(bad, c.Sessions.CookieName)
 }
 
 func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {

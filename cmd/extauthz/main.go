@@ -23,6 +23,11 @@ Usage:
   extauthz policy test [DIR] [-v]             run the Rego unit tests of a policy directory (default: the embedded policy)
   extauthz policy eval --input FILE [--policy DIR]
                                               evaluate a policy on one input document and print the decision
+  extauthz sessions list --user U [--json]    list a user's sessions (handle, expiry) in Redis
+  extauthz sessions revoke --user U | --group G | --session HANDLE
+                                              revoke sessions at once on every replica
+  extauthz sessions stats [--json]            count what the session store holds
+                                              (sessions commands take the servers' --config FILE)
   extauthz version                            print the version
 
 With no config file extauthz listens on :9191 (ext_authz gRPC) and :8080 (HTTP:
@@ -84,6 +89,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return policyEvalCmd(ctx, args[2:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
+	case "sessions":
+		return sessionsCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "extauthz %s\n", version)
 		return nil

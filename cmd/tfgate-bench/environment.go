@@ -27,7 +27,7 @@ type measured struct {
 // non-empty skipped says why the scenario could not run on this machine.
 func (e *environment) measure(ctx context.Context, name string, cfg loadgen.MeasureConfig) (res measured, skipped string, err error) {
 	opts := loadgen.Options{}
-	if name == loadgen.AllowRedis {
+	if loadgen.NeedsRedis(name) {
 		addr, err := e.redisFor(ctx)
 		if errors.Is(err, loadgen.ErrNoRedisServer) {
 			fmt.Fprintf(e.stderr, "%s: skipped: %v\n", name, err)

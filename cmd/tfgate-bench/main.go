@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.measure.Conns, "conns", 1, "gRPC connections the requests are spread over (Envoy opens one per worker thread)")
 	fs.StringVar(&scenarios, "scenarios", "",
 		"comma-separated scenarios to run, in that order (default: all, as listed):\n"+describeScenarios())
-	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis (default: start redis-server on a free loopback port)")
+	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis and allow-redis-cached (default: start redis-server on a free loopback port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tfgate-bench [flags]\n\n"+
 			"Drives tfgate's ext_authz Check over loopback gRPC and compares it with a no-op server.\n\n")

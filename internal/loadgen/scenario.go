@@ -72,7 +72,8 @@ var specs = []spec{
 	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false, false},
 	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true, false},
 	{AllowMemoryUncached, "as allow-memory with the policy decision cache off (Rego evaluated on every Check)", memoryStore, false, true, true},
-	{AllowRedis, "REST predict, bearer token, Redis session store", redisStore, false, true, false},
+	{AllowRedis, "REST predict, bearer token, Redis session store without the local cache: every Check goes to Redis", redisStore, false, true, false},
+	{AllowRedisCached, "as allow-redis behind the local session cache (extauthz's default): Checks hit the cache", redisCachedStore, false, true, false},
 	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true, false},
 }
 
@@ -186,6 +187,13 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 			defer cancel()
 			_ = r.Delete(ctx, token)
 		})
+	case redisCachedStore:
+		c, err := s.cachedRedisStore(ctx, redisAddr)
+		if err != nil {
+			return err
+		}
+		store = c
+		s.cleanup = append(s.cleanup, func() { _ = c.redis.Delete(context.Background(), token) })
 	}
 	if sp.token {
 		if err := store.Create(ctx, token, BenchSession()); err != nil {
@@ -209,7 +217,7 @@ func (s *Server) redisStore(addr string) (*session.Redis, error) {
 		return nil, ErrNeedRedis
 	}
 	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, ContextTimeoutEnabled: true})
-	r, err := session.NewRedis(client, session.RedisConfig{Prefix: RedisPrefix})
+	r, err := session.NewRedis(client, benchRedisConfig())
 	if err != nil {
 		client.Close()
 		return nil, err

@@ -1,7 +1,8 @@
 // Package redistest starts real redis-server processes for tests: a
-// standalone server (Start) or a Redis Cluster (StartCluster), each on free
-// loopback ports in the test's temporary directory, stopped when the test
-// ends.
+// standalone server (Start), a Redis Cluster (StartCluster) or a Sentinel
+// deployment of a master, its replicas and one sentinel (StartSentinel),
+// each on free loopback ports in the test's temporary directory, stopped
+// when the test ends.
 //
 // Tests that use it are integration tests, yet they are never skipped: when
 // redis-server is missing the test fails with the command that installs it.

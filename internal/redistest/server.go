@@ -39,6 +39,7 @@ type Server struct {
 
 	tb     testing.TB
 	config []string
+	args   []string // extra command-line arguments ("--sentinel")
 
 	mu     sync.Mutex
 	proc   *process
@@ -55,16 +56,17 @@ type process struct {
 
 // Start starts a standalone redis-server on a free loopback port and returns
 // once it answers. extraConfig lines ("maxmemory 10mb") are appended to its
-// redis.conf. The server is killed when the test ends.
+// redis.conf; FreePort finds a port for a line such as "tls-port N". The
+// server is killed when the test ends.
 func Start(tb testing.TB, extraConfig ...string) *Server {
 	tb.Helper()
 	return startServer(tb, tb.TempDir(), extraConfig)
 }
 
-func startServer(tb testing.TB, dir string, extraConfig []string) *Server {
+func startServer(tb testing.TB, dir string, extraConfig []string, args ...string) *Server {
 	tb.Helper()
 	bin := lookPath(tb)
-	s := &Server{Dir: dir, tb: tb, config: extraConfig}
+	s := &Server{Dir: dir, tb: tb, config: extraConfig, args: args}
 	tb.Cleanup(s.cleanup)
 	for attempt := 1; ; attempt++ {
 		port := freePort(tb)
@@ -87,6 +89,14 @@ func lookPath(tb testing.TB) string {
 		tb.Fatalf("redis-server not found: install it with `apt-get install -y redis-server redis-tools` (%v)", err)
 	}
 	return bin
+}
+
+// FreePort returns a loopback port that is free now, for a second listener
+// in extraConfig ("tls-port N"). Another process may take it first; the
+// start then fails with the server's log.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	return freePort(tb)
 }
 
 // freePort asks the kernel for a free loopback port. Another process may
@@ -113,7 +123,7 @@ func (s *Server) launch(bin string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, conf)
+	cmd := exec.Command(bin, append([]string{conf}, s.args...)...)
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()

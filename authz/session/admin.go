@@ -1,0 +1,228 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Operator functions: list and revoke sessions by subject, group or handle,
+// and count what the store holds. They run from `extauthz sessions` against
+// the servers' Redis and know no token: they work from the revocation
+// indexes, which hold handles and token hashes only. They are bounded by
+// the caller's context alone, not by Timeout: they may touch many keys.
+
+// Info is what an operator can learn about a stored session: no token and,
+// without the token, no identity beyond the name asked for.
+type Info struct {
+	// Handle is the session's x-tfgate-session handle, as in the decision
+	// log.
+	Handle string
+	// ExpiresAt is the session's absolute end.
+	ExpiresAt time.Time
+	// KeyExpiresAt is when Redis will drop the session: ExpiresAt, or
+	// sooner when an idle timeout runs.
+	KeyExpiresAt time.Time
+}
+
+// SessionsOf lists the live sessions of subject (the SAML NameID), soonest
+// to expire first.
+func (r *Redis) SessionsOf(ctx context.Context, subject string) ([]Info, error) {
+	entries, err := r.client.ZRangeWithScores(ctx, subjectKey(r.prefix, subject), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("session: reading the index of a subject: %w", err)
+	}
+	refs := make([]ref, 0, len(entries))
+	scores := make([]float64, 0, len(entries))
+	for _, e := range entries {
+		if m, ok := e.Member.(string); ok {
+			if ref, ok := parseMember(m); ok {
+				refs = append(refs, ref)
+				scores = append(scores, e.Score)
+			}
+		}
+	}
+	pipe := r.client.Pipeline()
+	ttls := make([]*redis.DurationCmd, len(refs))
+	for i, ref := range refs {
+		ttls[i] = pipe.PTTL(ctx, sessionKey(r.prefix, ref))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		r.noteError(ctx, err)
+		return nil, fmt.Errorf("session: reading session expiries: %w", err)
+	}
+	now := r.now()
+	var out []Info
+	for i, ref := range refs {
+		ttl := ttls[i].Val()
+		if ttl <= 0 {
+			continue // gone: deleted, or idle past its timeout
+		}
+		out = append(out, Info{
+			Handle:       ref.handle,
+			ExpiresAt:    time.UnixMilli(int64(scores[i])),
+			KeyExpiresAt: now.Add(ttl).Truncate(time.Millisecond),
+		})
+	}
+	return out, nil
+}
+
+// RevokeSubject deletes every session of subject (the SAML NameID) and
+// returns how many there were.
+func (r *Redis) RevokeSubject(ctx context.Context, subject string) (int, error) {
+	return r.revokeIndex(ctx, subjectKey(r.prefix, subject))
+}
+
+// RevokeGroup deletes every session of a member of group, as asserted when
+// the session was created, and returns how many there were.
+func (r *Redis) RevokeGroup(ctx context.Context, group string) (int, error) {
+	return r.revokeIndex(ctx, groupKey(r.prefix, group))
+}
+
+// RevokeHandle deletes the session with this x-tfgate-session handle and
+// reports whether there was one.
+func (r *Redis) RevokeHandle(ctx context.Context, handle string) (bool, error) {
+	if !IsHandle(handle) {
+		return false, fmt.Errorf("session: %q is not a session handle (16 hex digits)", handle)
+	}
+	hash, err := r.client.Get(ctx, handleKey(r.prefix, handle)).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session: reading handle %s: %w", handle, err)
+	}
+	if !isHex(hash, hashLen) {
+		return false, fmt.Errorf("session: handle %s: %w", handle, ErrCorrupt)
+	}
+	found, err := r.deleteRef(ctx, ref{hash: hash, handle: handle})
+	if err != nil {
+		return found, fmt.Errorf("session: revoking session %s: %w", handle, err)
+	}
+	return found, nil
+}
+
+// revokeIndex deletes the sessions an index lists, then removes exactly
+// those members: a session created meanwhile stays listed, and so stays
+// revocable.
+func (r *Redis) revokeIndex(ctx context.Context, index string) (int, error) {
+	members, err := r.client.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("session: reading a revocation index: %w", err)
+	}
+	revoked := 0
+	var done []any
+	for _, m := range members {
+		ref, ok := parseMember(m)
+		if ok {
+			found, err := r.deleteRef(ctx, ref)
+			if err != nil {
+				return revoked, fmt.Errorf("session: revoking session %s: %w", ref.handle, err)
+			}
+			if found {
+				revoked++
+			}
+		}
+		done = append(done, m)
+	}
+	if len(done) > 0 {
+		if err := r.client.ZRem(ctx, index, done...).Err(); err != nil {
+			return revoked, fmt.Errorf("session: updating a revocation index: %w", err)
+		}
+	}
+	return revoked, nil
+}
+
+// Stats counts what a store holds. Counting scans every key under the
+// prefix on every master, so it costs time proportional to the keyspace.
+type Stats struct {
+	// Sessions, Handles, Subjects and Groups count sessions, handle keys and
+	// revocation indexes; Requests and Replays the remembered AuthnRequest
+	// IDs and the assertion replay cache; Other keys under the prefix that
+	// are none of these.
+	Sessions, Handles, Subjects, Groups, Requests, Replays, Other int
+	// Subscribers is how many connections listen for invalidations: about
+	// one per running tfgate replica with a cache.
+	Subscribers int
+	// Masters is how many Redis masters were scanned.
+	Masters int
+}
+
+// Stats scans the store.
+func (r *Redis) Stats(ctx context.Context) (Stats, error) {
+	var (
+		mu  sync.Mutex
+		st  Stats
+		err error
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		local, err := r.scanNode(ctx, c)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		st.add(local)
+		return nil
+	}
+	switch c := r.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		err = fmt.Errorf("unsupported client %T", r.client)
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("session: counting keys: %w", err)
+	}
+	return st, nil
+}
+
+func (r *Redis) scanNode(ctx context.Context, c *redis.Client) (Stats, error) {
+	st := Stats{Masters: 1}
+	iter := c.Scan(ctx, 0, r.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		st.count(strings.TrimPrefix(iter.Val(), r.prefix))
+	}
+	if err := iter.Err(); err != nil {
+		return Stats{}, err
+	}
+	subs, err := c.PubSubNumSub(ctx, channel(r.prefix)).Result()
+	if err != nil {
+		return Stats{}, err
+	}
+	st.Subscribers = int(subs[channel(r.prefix)])
+	return st, nil
+}
+
+func (st *Stats) count(rest string) {
+	counters := [...]*int{
+		kindSession: &st.Sessions, kindHandle: &st.Handles, kindRequest: &st.Requests,
+		kindReplay: &st.Replays, kindSubject: &st.Subjects, kindGroup: &st.Groups,
+	}
+	for k, p := range kindPrefixes {
+		if strings.HasPrefix(rest, p) {
+			*counters[k]++
+			return
+		}
+	}
+	st.Other++
+}
+
+func (st *Stats) add(o Stats) {
+	st.Sessions += o.Sessions
+	st.Handles += o.Handles
+	st.Subjects += o.Subjects
+	st.Groups += o.Groups
+	st.Requests += o.Requests
+	st.Replays += o.Replays
+	st.Other += o.Other
+	st.Subscribers += o.Subscribers
+	st.Masters += o.Masters
+}

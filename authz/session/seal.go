@@ -1,0 +1,77 @@
+package session
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
+	"io"
+)
+
+// A session is stored sealed: AES-256-GCM under a key derived from the
+// token, so that whoever reads Redis (a dump, a backup, a MONITOR) learns
+// neither a usable token (the key name is its SHA-256) nor who the session
+// belongs to. Only a caller presenting the token can open it.
+//
+// The format is one version byte, a 12-byte random nonce, then the GCM
+// ciphertext and tag. The additional data is the token's hex SHA-256 (the
+// key name's hash), so a value copied to another key does not open.
+const (
+	sealVersion = 1
+	// sealInfo is HKDF's info: it binds the key to this use and version.
+	sealInfo    = "tfgate session seal v1"
+	sealKeySize = 32 // AES-256
+	nonceSize   = 12
+	sealHeader  = 1 + nonceSize
+)
+
+// sealKey derives the AES key from the token with HKDF-SHA256. Tokens carry
+// 256 random bits, so no salt is needed to extract a uniform key.
+func sealKey(token string) ([]byte, error) {
+	return hkdf.Key(sha256.New, []byte(token), nil, sealInfo, sealKeySize)
+}
+
+func newAEAD(token string) (cipher.AEAD, error) {
+	key, err := sealKey(token)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts plain for the session of token, whose hex SHA-256 is hash,
+// with a nonce read from rand.
+func seal(token, hash string, plain []byte, rand io.Reader) ([]byte, error) {
+	aead, err := newAEAD(token)
+	if err != nil {
+		return nil, fmt.Errorf("session: sealing: %w", err)
+	}
+	out := make([]byte, sealHeader, sealHeader+len(plain)+aead.Overhead())
+	out[0] = sealVersion
+	if _, err := io.ReadFull(rand, out[1:sealHeader]); err != nil {
+		return nil, fmt.Errorf("session: sealing: reading a nonce: %w", err)
+	}
+	return aead.Seal(out, out[1:sealHeader], plain, []byte(hash)), nil
+}
+
+// unseal opens a value sealed for token and hash. Anything that does not
+// open, whatever the reason, is ErrCorrupt.
+func unseal(token, hash string, sealed []byte) ([]byte, error) {
+	if len(sealed) < sealHeader || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("%w: not a sealed session", ErrCorrupt)
+	}
+	aead, err := newAEAD(token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	plain, err := aead.Open(nil, sealed[1:sealHeader], sealed[sealHeader:], []byte(hash))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return plain, nil
+}
