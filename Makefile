@@ -19,9 +19,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/extauthz ./cmd/extauthz
 	$(GO) build -o $(BIN)/tfgate-bench ./cmd/tfgate-bench
 
-## run: the server on embedded defaults (no config, no Redis, no IdP)
+## run: the whole product on one machine (no config, no Redis, no IdP): tfgate,
+## the development IdP, a development proxy in Envoy's place on 8501/8500, and
+## a TF Serving stand-in serving half_plus_two
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz serve
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev
 
 ## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
 test: lint policy-test unit

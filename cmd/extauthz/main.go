@@ -91,6 +91,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
 	case "sessions":
 		return sessionsCmd(ctx, args[1:], stdout, stderr)
+	case "dev":
+		return devCmd(ctx, args[1:], stdout, stderr)
+	case "dev-idp":
+		return devIdPCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "extauthz %s\n", version)
 		return nil

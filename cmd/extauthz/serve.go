@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/envoy"
@@ -30,13 +29,30 @@ import (
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	grpcLn, err := net.Listen("tcp", cfg.Listen.GRPC)
+	if err != nil {
+		return fmt.Errorf("listening for gRPC: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		grpcLn.Close()
+		return fmt.Errorf("listening for HTTP: %w", err)
+	}
+	return serveOn(ctx, cfg, grpcLn, httpLn, stdout, stderr)
+}
+
+// serveOn is serve on listeners that are already bound (extauthz dev binds
+// its loopback ports first). It closes them when it returns.
+func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdout, stderr io.Writer) error {
+	defer grpcLn.Close()
+	defer httpLn.Close()
 	log := newLogger(cfg.Log, stderr)
 
-	store, closeStore, err := newSessionStore(cfg.Sessions)
+	store, err := newSessionStore(cfg.Sessions, log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer store.Close()
 	policy, err := rego.New(ctx, rego.Config{
 		Dir: cfg.Policy.Dir, PollInterval: cfg.Policy.ReloadInterval,
 		DecisionCacheEntries: cacheEntries(cfg.Policy.DecisionCacheEntries),
@@ -49,11 +65,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer decisions.Close()
+	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend, log)
+	if err != nil {
+		return err
+	}
 
 	var (
 		registry   = newRegistry()
 		metrics    = envoy.NewMetrics(registry)
-		authorizer = must(authz.New(authz.Config{Sessions: store, Policy: policy, CookieName: cfg.Sessions.CookieName}))
+		authorizer = must(authz.New(authz.Config{Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName}))
 		checkSrv   = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
 			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes,
@@ -62,27 +82,22 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv)
 		httpSrv   = &http.Server{
 			Handler: envoy.NewHTTPHandler(envoy.HTTPConfig{
+				Ready:   store.Ready,
 				Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+				Mount:   saml.Mount(),
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 	)
 
-	grpcLn, err := net.Listen("tcp", cfg.Listen.GRPC)
-	if err != nil {
-		return fmt.Errorf("listening for gRPC: %w", err)
-	}
-	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
-	if err != nil {
-		grpcLn.Close()
-		return fmt.Errorf("listening for HTTP: %w", err)
-	}
-	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
 		"sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })
+	g.Go(func() error { return store.Run(gctx, healthSrv) })
+	g.Go(func() error { return saml.Run(gctx) })
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			return err

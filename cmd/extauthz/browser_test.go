@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's chromium; the test fails (never skips) with
+// the install command when it is missing.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatal("chromium not found: install it with `apt-get install -y chromium`")
+	return ""
+}
+
+// artifactsDir is where the browser test leaves its screenshots
+// (TFGATE_ARTIFACTS, default bin/artifacts in the repository).
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("TFGATE_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "bin", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startDev runs `extauthz dev` on free loopback ports and returns the
+// front proxy's REST base URL.
+func startDev(t *testing.T) string {
+	t.Helper()
+	var l devListeners
+	if err := listenAll(map[*net.Listener]string{
+		&l.rest: "127.0.0.1:0", &l.grpc: "127.0.0.1:0", &l.idp: "127.0.0.1:0", &l.checkGRPC: "127.0.0.1:0",
+		&l.checkHTTP: "127.0.0.1:0", &l.tfsREST: "127.0.0.1:0", &l.tfsGRPC: "127.0.0.1:0",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, &l, io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("extauthz dev: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("extauthz dev did not stop")
+		}
+	})
+	return "http://" + l.rest.Addr().String()
+}
+
+// TestBrowserSignIn drives headless Chromium through the whole sign-in of
+// `extauthz dev`: an anonymous request for a model, the redirect to the
+// development IdP's page, a click on a demo user, the auto-submitted POST
+// to the ACS, the session cookie, and the original URL answered by TF
+// Serving. It saves screenshots of the sign-in page and the final page.
+func TestBrowserSignIn(t *testing.T) {
+	base := startDev(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 800),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+
+	alice := chromedp.CSS(`button[name="user"][value="alice"]`)
+	var signIn, final []byte
+	var location, body, whoami string
+	err := chromedp.Do(ctx, chromedp.Navigate(base+"/v1/models/half_plus_two"), chromedp.WaitVisible(alice))
+	if err == nil {
+		signIn, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Click(alice))
+	}
+	if err == nil {
+		// The IdP's page auto-submits the signed response to the ACS, which
+		// sets the cookie and sends the browser back to the model. The
+		// navigations interrupt evaluations, so poll until the page settles.
+		err = waitForPage(ctx, `document.location.pathname === "/v1/models/half_plus_two" && document.body.innerText.includes("model_version_status")`)
+	}
+	if err == nil {
+		location, err = chromedp.Run(ctx, chromedp.Location())
+	}
+	if err == nil {
+		body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	}
+	if err == nil {
+		final, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Navigate(base+"/saml/whoami"))
+	}
+	if err == nil {
+		whoami, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	}
+	dir := artifactsDir(t)
+	for name, img := range map[string][]byte{"signin.png": signIn, "final.png": final} {
+		if len(img) > 0 {
+			if werr := os.WriteFile(filepath.Join(dir, name), img, 0o644); werr != nil {
+				t.Error(werr)
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("browser flow: %v (screenshots so far in %s)", err, dir)
+	}
+	if location != base+"/v1/models/half_plus_two" {
+		t.Errorf("ended at %s", location)
+	}
+	if !strings.Contains(body, `"state"`) || !strings.Contains(body, "AVAILABLE") {
+		t.Errorf("final page is not the model status:\n%s", body)
+	}
+	if !strings.Contains(whoami, `"alice"`) || !strings.Contains(whoami, "ml-engineers") {
+		t.Errorf("whoami after sign-in: %s", whoami)
+	}
+	t.Logf("screenshots: %s/signin.png, %s/final.png", dir, dir)
+}
+
+// waitForPage evaluates a JavaScript predicate until it is true, retrying
+// through the errors a navigation in progress causes.
+func waitForPage(ctx context.Context, predicate string) error {
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](predicate))
+		if err == nil && ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w (last error: %v)", predicate, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tfgate/tfgate/internal/devidp"
+)
+
+func TestSAMLConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "idp.xml")
+	if err := os.WriteFile(md, []byte("<x/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, cert := writeKeyPair(t, dir)
+	ok := "saml:\n  base_url: https://serving.example.com\n  idps:\n    - name: corp\n      metadata_file: " + md + "\n"
+	tests := map[string]struct {
+		yaml string
+		want []string
+	}{
+		"idps without base_url": {"saml:\n  idps:\n    - name: corp\n      metadata_file: " + md + "\n",
+			[]string{"saml.base_url", "required when idps are set"}},
+		"unknown field in an idp": {"saml:\n  base_url: https://a.example\n  idps:\n    - name: corp\n      metdata_url: https://x\n",
+			[]string{`line 5: unknown field "metdata_url" in saml.idps[0]`, "known: name, metadata_file, metadata_url"}},
+		"both sources": {"saml:\n  base_url: https://a.example\n  idps:\n    - name: corp\n      metadata_file: " + md + "\n      metadata_url: https://idp.example/md\n",
+			[]string{"line 4: saml.idps[0]: needs exactly one of metadata_file and metadata_url"}},
+		"no source": {"saml:\n  base_url: https://a.example\n  idps:\n    - name: corp\n",
+			[]string{"line 4: saml.idps[0]: needs exactly one"}},
+		"http metadata URL": {"saml:\n  base_url: https://a.example\n  idps:\n    - name: corp\n      metadata_url: http://idp.example/md\n",
+			[]string{"line 5: saml.idps[0].metadata_url", "must be an https URL"}},
+		"missing metadata file": {"saml:\n  base_url: https://a.example\n  idps:\n    - name: corp\n      metadata_file: /nonexistent/idp.xml\n",
+			[]string{"line 5: saml.idps[0].metadata_file"}},
+		"bad name and duplicate": {ok + "    - name: corp\n      metadata_file: " + md + "\n    - name: Bad Name\n      metadata_file: " + md + "\n",
+			[]string{`line 6: saml.idps[1].name: "corp" is used twice`, `line 8: saml.idps[2].name: "Bad Name"`}},
+		"two defaults": {ok + "      default: true\n    - name: b\n      metadata_file: " + md + "\n      default: true\n",
+			[]string{"saml.idps: only one IdP can be the default"}},
+		"bad pin": {ok + "      metadata_pins: [\"abcd\"]\n",
+			[]string{"line 6: saml.idps[0].metadata_pins", "not a SHA-256 fingerprint"}},
+		"short refresh": {ok + "      refresh_interval: 10s\n",
+			[]string{"line 6: saml.idps[0].refresh_interval"}},
+		"http base_url off loopback": {"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: http://serving.example.com\n",
+			[]string{"line 4: saml.base_url: http is only for development on a loopback host"}},
+		"http base_url with __Host- cookie": {"saml:\n  base_url: http://127.0.0.1:8080\n",
+			[]string{"sessions.cookie_name", "needs Secure cookies"}},
+		"https base_url with a plain cookie": {"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: https://a.example\n",
+			[]string{"line 2: sessions.cookie_name", "must start with __Host-"}},
+		"base_url with a path": {"saml:\n  base_url: https://a.example/tfgate\n",
+			[]string{"line 2: saml.base_url"}},
+		"key without cert": {"saml:\n  key_file: " + key + "\n", []string{"line 2: saml.key_file: key_file and cert_file go together"}},
+		"cert of another key": {"saml:\n  key_file: " + key + "\n  cert_file: " + writeOtherCert(t, dir) + "\n",
+			[]string{"line 2: saml.key_file", "is not the certificate of"}},
+		"sign without key": {"saml:\n  sign_requests: true\n", []string{"line 2: saml.sign_requests: needs key_file"}},
+		"return host with scheme": {"saml:\n  return_to_hosts: [\"https://a.example\"]\n",
+			[]string{"line 2: saml.return_to_hosts", "not host or host:port"}},
+		"zero request_ttl": {"saml:\n  request_ttl: 0s\n", []string{"line 2: saml.request_ttl: must be positive"}},
+		"huge skew":        {"saml:\n  skew: 1h\n", []string{"line 2: saml.skew"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(tc.yaml), noEnv)
+			if err == nil {
+				t.Fatal("want an error, got none")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		y := "sessions:\n  cookie_name: __Host-sso\nsaml:\n  base_url: https://serving.example.com/\n  key_file: " + key + "\n  cert_file: " + cert +
+			"\n  sign_requests: true\n  return_to_hosts: [notebooks.example.com, \"apps.example.com:8443\"]\n  idps:\n    - name: corp\n      metadata_url: https://idp.example.com/md\n" +
+			"      metadata_pins: [\"" + strings.Repeat("AB:", 31) + "AB\"]\n      cache_file: " + filepath.Join(dir, "cache.xml") + "\n      refresh_interval: 30m\n" +
+			"    - name: dev\n      metadata_file: " + md + "\n      default: true\n"
+		cfg, err := ParseConfig("c.yaml", []byte(y), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.SAML.Enabled() || len(cfg.SAML.IdPs) != 2 || !cfg.SAML.IdPs[1].Default || cfg.SAML.IdPs[0].RefreshInterval != 30*time.Minute {
+			t.Errorf("parsed %+v", cfg.SAML)
+		}
+	})
+}
+
+// writeKeyPair writes an RSA key (PKCS#1) and certificate for the SP.
+func writeKeyPair(t *testing.T, dir string) (keyFile, certFile string) {
+	t.Helper()
+	keyFile, certFile = filepath.Join(dir, "sp-key.pem"), filepath.Join(dir, "sp-cert.pem")
+	copyFile(t, "../../samlverify/sp/testdata/sp-key.pem", keyFile)
+	copyFile(t, "../../samlverify/sp/testdata/sp-cert.pem", certFile)
+	return keyFile, certFile
+}
+
+// writeOtherCert writes a certificate of some other key.
+func writeOtherCert(t *testing.T, dir string) string {
+	t.Helper()
+	idp, err := devidp.New(devidp.Config{BaseURL: "http://127.0.0.1:1", SPs: []devidp.SP{{EntityID: "x", ACSURLs: []string{"http://127.0.0.1:1/a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "other.pem")
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw})
+	if err := os.WriteFile(path, pemCert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeSAML runs the real serve command with the development IdP's
+// metadata in a file and signs a browser in through it.
+func TestServeSAML(t *testing.T) {
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}}})
+	md, err := idp.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mdFile := filepath.Join(dir, "devidp.xml")
+	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
+		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
+	if addr != "127.0.0.1:"+port {
+		t.Fatalf("listening on %s", addr)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp := mustDo(t, c, "GET", base+"/saml/login?idp=dev&return_to=%2Fv1%2Fmodels%2Fm", nil)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 302 || !strings.HasPrefix(loc, idp.SSOURL()+"?SAMLRequest=") {
+		t.Fatalf("login: %d %q", resp.StatusCode, loc)
+	}
+	page := body(t, mustDo(t, c, "GET", loc, nil))
+	form := hiddenInputs(page)
+	form.Set("user", "alice")
+	page = body(t, mustDo(t, c, "POST", idp.BaseURL()+devidp.LoginPath, form))
+	resp = mustDo(t, c, "POST", base+"/saml/acs", hiddenInputs(page))
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/v1/models/m" {
+		t.Fatalf("ACS: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body(t, resp))
+	}
+	var who struct{ Subject, Auth string }
+	if err := json.Unmarshal([]byte(body(t, mustDo(t, c, "GET", base+"/saml/whoami", nil))), &who); err != nil || who.Subject != "alice" || who.Auth != "cookie" {
+		t.Errorf("whoami: %+v %v", who, err)
+	}
+	resp = mustDo(t, c, "GET", base+"/saml/metadata", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body(t, resp), `entityID="`+base+`/saml/metadata"`) {
+		t.Errorf("metadata: %d", resp.StatusCode)
+	}
+}
+
+// TestServeSAMLUnconfigured: without idps the SP says so with a 503.
+func TestServeSAMLUnconfigured(t *testing.T) {
+	addr := startServe(t, "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n")
+	resp, err := http.Get("http://" + addr + "/saml/login?return_to=%2F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); resp.StatusCode != 503 || !strings.Contains(b, "No identity provider is configured") {
+		t.Errorf("%d\n%s", resp.StatusCode, b)
+	}
+}
+
+// TestServeSAMLBadMetadata: metadata that does not load stops the server
+// at start, with an error naming the IdP.
+func TestServeSAMLBadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	mdFile := filepath.Join(dir, "bad.xml")
+	if err := os.WriteFile(mdFile, []byte("<EntityDescriptor/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "c.yaml")
+	y := "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\ndecision_log:\n  path: off\nsaml:\n  base_url: https://serving.example.com\n  idps:\n    - name: corp\n      metadata_file: " + mdFile + "\n"
+	if err := os.WriteFile(cfgFile, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := run(t.Context(), []string{"serve", "--config", cfgFile}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), `saml.idps "corp"`) || !strings.Contains(errOut.String(), "bad.xml") {
+		t.Errorf("exit %d, stderr: %s", code, errOut.String())
+	}
+}
+
+// startServe runs serve with the config text until the test ends and
+// returns its HTTP address.
+func startServe(t *testing.T, config string) string {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logR, logW := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, io.Discard, logW); logW.Close() }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	var started struct{ HTTP string }
+	lines := bufio.NewScanner(logR)
+	var seen []string
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		if strings.Contains(lines.Text(), "extauthz started") {
+			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	go io.Copy(io.Discard, logR)
+	if started.HTTP == "" {
+		t.Fatalf("no start line in the log:\n%s", strings.Join(seen, "\n"))
+	}
+	return started.HTTP
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func mustDo(t *testing.T, c *http.Client, method, u string, form url.Values) *http.Response {
+	t.Helper()
+	var r io.Reader
+	if form != nil {
+		r = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// hiddenInputs returns a page's hidden form fields.
+func hiddenInputs(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		v.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return v
+}

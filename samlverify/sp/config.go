@@ -1,0 +1,276 @@
+package sp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/samlverify"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultSessionLifetime is Config.SessionLifetime when unset.
+	DefaultSessionLifetime = 8 * time.Hour
+	// DefaultRequestTTL is Config.RequestTTL when unset.
+	DefaultRequestTTL = 5 * time.Minute
+	// DefaultMaxFormBytes is Config.MaxFormBytes when unset: room for
+	// samlverify's default 256 KiB SAMLResponse after form encoding.
+	DefaultMaxFormBytes = 1 << 20
+	// NameIDFormatUnspecified lets the IdP choose the NameID format.
+	NameIDFormatUnspecified = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+	// NameIDFormatEmail asks for the e-mail address as NameID.
+	NameIDFormatEmail = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+	// NameIDFormatPersistent asks for a stable, opaque NameID.
+	NameIDFormatPersistent = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+)
+
+// Paths the Handler serves.
+const (
+	LoginPath    = "/saml/login"
+	ACSPath      = "/saml/acs"
+	MetadataPath = "/saml/metadata"
+	LogoutPath   = "/saml/logout"
+	WhoamiPath   = "/saml/whoami"
+)
+
+// Sessions is the session store the SP writes. authz/session's Memory and
+// Redis stores implement it.
+type Sessions interface {
+	// Create stores s under token.
+	Create(ctx context.Context, token string, s authz.Session) error
+	// Lookup returns the session token names, or an error wrapping
+	// authz.ErrNoSession when there is none.
+	Lookup(ctx context.Context, token string) (authz.Session, error)
+	// Delete removes the session token names; a missing one is no error.
+	Delete(ctx context.Context, token string) error
+}
+
+// Requests records outstanding AuthnRequest IDs. The same store's Consume,
+// through samlverify.ReplayCache, accepts each once.
+type Requests interface {
+	// Remember records id for ttl.
+	Remember(ctx context.Context, id string, ttl time.Duration) error
+}
+
+// IdPs is where the SP finds the IdP to send a user to. *samlverify.IdPSet
+// and *samlverify.Source implement it.
+type IdPs interface {
+	// LookupIdP returns the IdP with entityID.
+	LookupIdP(entityID string) (*samlverify.IdP, bool)
+	// Default returns the IdP a sign-in without a choice goes to.
+	Default() *samlverify.IdP
+}
+
+// Config configures a Handler. New validates it and fills its defaults.
+type Config struct {
+	// BaseURL is the external origin browsers see, scheme://host[:port]
+	// without a path, e.g. "https://serving.example.com". The ACS URL is
+	// BaseURL+"/saml/acs". Required.
+	BaseURL string
+	// EntityID is this SP's entity ID, the Issuer of its requests. It must
+	// equal the Verifier's SPEntityID. default: BaseURL+"/saml/metadata".
+	EntityID string
+	// Verifier verifies Responses. It must be configured with EntityID and
+	// ACS URL as above, and with Sessions' store as its ReplayCache.
+	// Required.
+	Verifier *samlverify.Verifier
+	// IdPs are the trusted IdPs. Required.
+	IdPs IdPs
+	// IdPNames maps short names, usable as /saml/login?idp=NAME, to entity
+	// IDs. An entity ID works there too. default: none.
+	IdPNames map[string]string
+	// Sessions stores sessions. Required.
+	Sessions Sessions
+	// Requests remembers AuthnRequest IDs. Required.
+	Requests Requests
+	// CookieName is the session cookie. Unless Insecure it must start with
+	// "__Host-"; when Insecure it must not start with "__Host-" or
+	// "__Secure-", which browsers refuse without Secure. The binding
+	// cookie is called CookieName+"-req". default: authz.DefaultCookieName.
+	CookieName string
+	// Insecure is for development over plain http only: cookies lose
+	// Secure, the binding cookie becomes SameSite=Lax (see the package
+	// documentation), and BaseURL must be http. Without it BaseURL must be
+	// https. default: false.
+	Insecure bool
+	// SessionLifetime is the longest a session lasts; it ends at the
+	// sooner of now+SessionLifetime and the IdP's SessionNotOnOrAfter.
+	// default: 8h.
+	SessionLifetime time.Duration
+	// RequestTTL is how long an AuthnRequest may be answered, and the
+	// binding cookie's lifetime. default: 5m.
+	RequestTTL time.Duration
+	// ReturnToHosts are hosts (host or host:port) besides BaseURL's that
+	// absolute return_to URLs may name. default: none (paths only).
+	ReturnToHosts []string
+	// NameIDFormat is the NameIDPolicy Format of AuthnRequests.
+	// default: NameIDFormatUnspecified.
+	NameIDFormat string
+	// Key and Cert are the SP's own key pair, both or neither. Cert is
+	// published in metadata for signing and encryption; Key signs
+	// LogoutRequests, and AuthnRequests when SignRequests is set or the
+	// IdP's metadata asks for it. Decryption uses the Verifier's
+	// DecryptionKey, which should be the same key. default: none.
+	Key  *rsa.PrivateKey
+	Cert *x509.Certificate
+	// SignRequests signs every AuthnRequest (RSA-SHA256, redirect-binding
+	// signature) and says so in metadata. Needs Key. default: false.
+	SignRequests bool
+	// MaxFormBytes caps the ACS request body. default: 1 MiB.
+	MaxFormBytes int64
+	// Now is the clock for session times and IssueInstants. Use the
+	// Verifier's clock. default: time.Now.
+	Now func() time.Time
+	// Rand supplies request IDs, tokens and support references; it need not
+	// be safe for concurrent use. default: crypto/rand.Reader.
+	Rand io.Reader
+	// Logger receives one line per sign-in, sign-out and refusal, never a
+	// SAML message, NameID, token or cookie. default: discard.
+	Logger *slog.Logger
+}
+
+// withDefaults validates cfg and fills its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Verifier == nil || cfg.IdPs == nil || cfg.Sessions == nil || cfg.Requests == nil {
+		return cfg, errors.New("sp: Config needs Verifier, IdPs, Sessions and Requests")
+	}
+	if err := cfg.checkBaseURL(); err != nil {
+		return cfg, err
+	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.EntityID == "" {
+		cfg.EntityID = cfg.BaseURL + MetadataPath
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = authz.DefaultCookieName
+	}
+	if err := checkCookieName(cfg.CookieName, cfg.Insecure); err != nil {
+		return cfg, err
+	}
+	if cfg.SessionLifetime < 0 || cfg.RequestTTL < 0 || cfg.MaxFormBytes < 0 {
+		return cfg, errors.New("sp: SessionLifetime, RequestTTL and MaxFormBytes must not be negative")
+	}
+	cfg.SessionLifetime = orDefault(cfg.SessionLifetime, DefaultSessionLifetime)
+	cfg.RequestTTL = orDefault(cfg.RequestTTL, DefaultRequestTTL)
+	if cfg.MaxFormBytes == 0 {
+		cfg.MaxFormBytes = DefaultMaxFormBytes
+	}
+	if cfg.NameIDFormat == "" {
+		cfg.NameIDFormat = NameIDFormatUnspecified
+	}
+	if err := cfg.checkKeys(); err != nil {
+		return cfg, err
+	}
+	if err := checkHosts(cfg.ReturnToHosts); err != nil {
+		return cfg, err
+	}
+	cfg.fillRuntime()
+	return cfg, nil
+}
+
+// fillRuntime fills the clock, randomness and logger.
+func (cfg *Config) fillRuntime() {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	} else {
+		cfg.Rand = &lockedReader{r: cfg.Rand}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// checkBaseURL requires an origin: https, or http when Insecure.
+func (cfg Config) checkBaseURL() error {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("sp: BaseURL %q must be scheme://host[:port] without a path", cfg.BaseURL)
+	}
+	switch {
+	case u.Scheme == "https" && cfg.Insecure:
+		return errors.New("sp: Insecure is only for an http BaseURL")
+	case u.Scheme == "http" && !cfg.Insecure:
+		return errors.New("sp: an http BaseURL needs Insecure (development only): browsers drop Secure cookies over http")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("sp: BaseURL %q must be http or https", cfg.BaseURL)
+	}
+	return nil
+}
+
+// checkCookieName enforces the prefix rules browsers apply: __Host- and
+// __Secure- cookies must be Secure, so they are required in production
+// and impossible in Insecure mode.
+func checkCookieName(name string, insecure bool) error {
+	if strings.ContainsAny(name, " ;=,\t\"()<>@:\\/[]?{}") {
+		return fmt.Errorf("sp: CookieName %q is not a valid cookie name", name)
+	}
+	prefixed := strings.HasPrefix(name, "__Host-") || strings.HasPrefix(name, "__Secure-")
+	switch {
+	case insecure && prefixed:
+		return fmt.Errorf("sp: CookieName %q needs Secure, which Insecure turns off; use a name without the __Host- prefix", name)
+	case !insecure && !strings.HasPrefix(name, "__Host-"):
+		return fmt.Errorf("sp: CookieName %q must start with __Host- so that no other host can set it", name)
+	}
+	return nil
+}
+
+// checkKeys requires Key and Cert together and matching, and Key for
+// SignRequests.
+func (cfg Config) checkKeys() error {
+	if (cfg.Key == nil) != (cfg.Cert == nil) {
+		return errors.New("sp: Key and Cert must be set together")
+	}
+	if cfg.Key != nil && !cfg.Key.PublicKey.Equal(cfg.Cert.PublicKey) {
+		return errors.New("sp: Cert is not the certificate of Key")
+	}
+	if cfg.SignRequests && cfg.Key == nil {
+		return errors.New("sp: SignRequests needs Key and Cert")
+	}
+	return nil
+}
+
+// checkHosts requires bare host[:port] entries.
+func checkHosts(hosts []string) error {
+	for _, h := range hosts {
+		u, err := url.Parse("https://" + h)
+		if h == "" || err != nil || u.Host != h || u.User != nil {
+			return fmt.Errorf("sp: ReturnToHosts entry %q is not host or host:port", h)
+		}
+	}
+	return nil
+}
+
+// orDefault returns d when v is zero.
+func orDefault(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// lockedReader serializes reads from a caller's Rand, which handlers use
+// concurrently.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}

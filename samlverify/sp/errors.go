@@ -1,0 +1,141 @@
+package sp
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tfgate/tfgate/samlverify"
+)
+
+// Conditions the SP refuses on its own, before or after samlverify.
+var (
+	errNoBinding       = errors.New("sp: no binding cookie (sign-in not started in this browser, expired, or cookies blocked)")
+	errRequestMismatch = errors.New("sp: Response answers a request other than this browser's")
+	errBadReturnTo     = errors.New("sp: return_to is not a path on this host or an allowed URL")
+	errUnknownIdP      = errors.New("sp: unknown identity provider")
+	errBadForm         = errors.New("sp: malformed form")
+	errFormTooLarge    = errors.New("sp: form too large")
+	errIdPUnusable     = errors.New("sp: the IdP cannot be used with this configuration")
+	errCSRF            = errors.New("sp: cross-site request refused")
+	errUnavailable     = errors.New("sp: session store unavailable")
+)
+
+// outcome is how one failure is shown and logged.
+type outcome struct {
+	status int
+	code   string // logged, and counted if ever exported as a metric label
+	page   page
+}
+
+// Texts of the error page; none says which check failed.
+var (
+	pageSignInAgain = page{Title: "Sign-in failed", Message: "This sign-in could not be completed: it may have expired, been used already, or been started in another browser or tab. Please sign in again.", Retry: true}
+	pageBadMessage  = page{Title: "Sign-in failed", Message: "The identity provider's answer could not be read. Please sign in again; if it keeps failing, contact support with the reference below.", Retry: true}
+	pageRefused     = page{Title: "Sign-in refused", Message: "The identity provider's answer could not be trusted, so you are not signed in. Contact support with the reference below.", Retry: true}
+	pageIdPSaidNo   = page{Title: "Not signed in", Message: "The identity provider did not sign you in. You may not be assigned to this application; contact your administrator.", Retry: true}
+	pageUnavailable = page{Title: "Temporarily unavailable", Message: "Sign-in is temporarily unavailable. Please try again in a moment.", Retry: true}
+	pageBadReturn   = page{Title: "Invalid link", Message: "The address to return to after sign-in is not allowed.", Retry: false}
+	pageUnknownIdP  = page{Title: "Unknown identity provider", Message: "No identity provider of that name is configured.", Retry: false}
+	pageBadRequest  = page{Title: "Bad request", Message: "The request could not be read.", Retry: true}
+	pageCSRF        = page{Title: "Sign-out refused", Message: "Sign-out must be confirmed on this site's own page.", Retry: false}
+	pageMisconfig   = page{Title: "Single sign-on misconfigured", Message: "Single sign-on is not set up correctly for this identity provider. Contact your administrator with the reference below.", Retry: false}
+	pageInternal    = page{Title: "Something went wrong", Message: "An internal error occurred. Contact support with the reference below.", Retry: true}
+)
+
+// reasonOutcomes maps samlverify's reason codes: unreadable messages are
+// 400, untrustworthy ones 403, and a store that cannot answer is 503.
+var reasonOutcomes = map[samlverify.Reason]outcome{
+	samlverify.ReasonTooLarge:             {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonMalformed:            {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonDoctype:              {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonProcInst:             {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonComment:              {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonUnsupported:          {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonMultipleAssertions:   {http.StatusBadRequest, "", pageBadMessage},
+	samlverify.ReasonStatusNotSuccess:     {http.StatusForbidden, "", pageIdPSaidNo},
+	samlverify.ReasonExpired:              {http.StatusForbidden, "", pageSignInAgain},
+	samlverify.ReasonNotYetValid:          {http.StatusForbidden, "", pageSignInAgain},
+	samlverify.ReasonReplay:               {http.StatusForbidden, "", pageSignInAgain},
+	samlverify.ReasonUnknownRequest:       {http.StatusForbidden, "", pageSignInAgain},
+	samlverify.ReasonUnavailable:          {http.StatusServiceUnavailable, "", pageUnavailable},
+	samlverify.ReasonSignatureMissing:     {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonSignatureInvalid:     {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonUnsupportedAlgorithm: {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonSHA1Disabled:         {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonUntrustedKey:         {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonCertNotValid:         {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonUnknownIdP:           {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonWrongIssuer:          {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonWrongDestination:     {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonWrongRecipient:       {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonNoAudience:           {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonWrongAudience:        {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonNoBearerConfirmation: {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonNoAuthnStatement:     {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonDecryptFailed:        {http.StatusForbidden, "", pageRefused},
+	samlverify.ReasonMetadataInvalid:      {http.StatusForbidden, "", pageRefused},
+}
+
+// localOutcomes maps the SP's own errors.
+var localOutcomes = []struct {
+	err error
+	outcome
+}{
+	{errNoBinding, outcome{http.StatusForbidden, "no_binding", pageSignInAgain}},
+	{errRequestMismatch, outcome{http.StatusForbidden, "request_mismatch", pageSignInAgain}},
+	{errBadReturnTo, outcome{http.StatusBadRequest, "bad_return_to", pageBadReturn}},
+	{errUnknownIdP, outcome{http.StatusBadRequest, "unknown_idp_name", pageUnknownIdP}},
+	{errBadForm, outcome{http.StatusBadRequest, "bad_form", pageBadRequest}},
+	{errFormTooLarge, outcome{http.StatusRequestEntityTooLarge, "form_too_large", pageBadRequest}},
+	{errCSRF, outcome{http.StatusForbidden, "csrf", pageCSRF}},
+	{errIdPUnusable, outcome{http.StatusInternalServerError, "idp_unusable", pageMisconfig}},
+	{errUnavailable, outcome{http.StatusServiceUnavailable, "unavailable", pageUnavailable}},
+}
+
+// outcomeOf maps err to its outcome: the SP's one translation table from
+// errors to HTTP. Anything unknown is an internal error.
+func outcomeOf(err error) outcome {
+	if r := samlverify.ReasonOf(err); r != "" {
+		o, ok := reasonOutcomes[r]
+		if !ok {
+			o = outcome{http.StatusForbidden, "", pageRefused}
+		}
+		o.code = string(r)
+		return o
+	}
+	for _, l := range localOutcomes {
+		if errors.Is(err, l.err) {
+			return l.outcome
+		}
+	}
+	return outcome{http.StatusInternalServerError, "internal", pageInternal}
+}
+
+// fail answers r with err's error page and logs it once, under a fresh
+// support reference shown on the page. The log names the reason code and
+// the error, whose text never quotes a SAML message, NameID, token or
+// cookie (samlverify guarantees it for its errors, and the SP's own carry
+// none).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	o := outcomeOf(err)
+	ref, rerr := h.randomHex(8)
+	if rerr != nil {
+		ref = "unavailable"
+	}
+	level := slog.LevelWarn
+	if o.status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"path", r.URL.Path, "status", o.status, "reason", o.code, "ref", ref, "err", err.Error()}
+	if cause := errors.Unwrap(err); cause != nil && samlverify.ReasonOf(err) != "" {
+		attrs = append(attrs, "detail", cause.Error())
+	}
+	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
+	p := o.page
+	p.Ref = ref
+	if p.Retry {
+		p.RetryURL = LoginPath
+	}
+	h.render(w, o.status, "error", p)
+}
