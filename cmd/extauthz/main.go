@@ -19,6 +19,9 @@ const usage = `extauthz: SAML single sign-on and Rego policy for TensorFlow Serv
 
 Usage:
   extauthz [serve] [--config FILE]            run the server (no config: embedded defaults)
+  extauthz dev                                the whole stack on loopback for trying tfgate out: tfgate, a development
+                                              IdP, a development proxy on 8501/8500 and a TF Serving stand-in
+  extauthz dev-idp [--listen ADDR] [...]      the development IdP alone (see --help)
   extauthz config check FILE                  validate a config file, printing every problem with its line
   extauthz policy test [DIR] [-v]             run the Rego unit tests of a policy directory (default: the embedded policy)
   extauthz policy eval --input FILE [--policy DIR]

@@ -89,13 +89,15 @@ func TestRunUsage(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		"help":            {[]string{"--help"}, 0, "Usage:", ""},
-		"version":         {[]string{"version"}, 0, "extauthz ", ""},
-		"unknown command": {[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		"config no file":  {[]string{"config", "check"}, 2, "", "extauthz config check FILE"},
-		"eval no input":   {[]string{"policy", "eval"}, 2, "", "--input FILE is required"},
-		"bad flag":        {[]string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
-		"missing config":  {[]string{"serve", "--config", "/nonexistent.yaml"}, 1, "", "reading config"},
+		"help":                 {[]string{"--help"}, 0, "Usage:", ""},
+		"version":              {[]string{"version"}, 0, "extauthz ", ""},
+		"unknown command":      {[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		"config no file":       {[]string{"config", "check"}, 2, "", "extauthz config check FILE"},
+		"eval no input":        {[]string{"policy", "eval"}, 2, "", "--input FILE is required"},
+		"bad flag":             {[]string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
+		"missing config":       {[]string{"serve", "--config", "/nonexistent.yaml"}, 1, "", "reading config"},
+		"dev off loopback":     {[]string{"dev", "--rest", "0.0.0.0:0"}, 1, "", "loopback addresses only"},
+		"dev-idp off loopback": {[]string{"dev-idp", "--listen", "0.0.0.0:0"}, 1, "", "loopback"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
