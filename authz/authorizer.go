@@ -37,12 +37,6 @@ type Authorizer struct {
 	rand       io.Reader
 }
 
-// Revisioner is implemented by policies that can name the revision they
-// decide with, for the decision log.
-type Revisioner interface {
-	Revision() string
-}
-
 // New returns an Authorizer, filling the defaults of cfg.
 func New(cfg Config) (*Authorizer, error) {
 	if cfg.Sessions == nil || cfg.Policy == nil {
@@ -72,9 +66,6 @@ func (a *Authorizer) CookieName() string { return a.cookieName }
 // store or the policy failed. Callers must fail closed on an error.
 func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 	d := &Decision{ID: a.newID()}
-	if rv, ok := a.policy.(Revisioner); ok {
-		d.PolicyRevision = rv.Revision()
-	}
 	targets, err := tfserving.Parse(tfserving.Request{
 		Method:      r.Method,
 		Path:        r.Path,
@@ -134,6 +125,9 @@ func (a *Authorizer) decide(ctx context.Context, r *Request, cred Credential, d 
 		if err != nil {
 			return nil, fmt.Errorf("evaluating policy: %w", err)
 		}
+		// The revision comes with the verdict, so a reload between two
+		// evaluations cannot mislabel the decision.
+		d.PolicyRevision = v.PolicyRevision
 		if !v.Allow {
 			kind := DenyForbidden
 			if d.Subject == nil {

@@ -75,6 +75,9 @@ type Verdict struct {
 	// Headers are optional extra headers: sent upstream on allow, to the
 	// client on deny.
 	Headers map[string]string
+	// PolicyRevision identifies the policy that decided, for the decision
+	// log; set by policies that can name it.
+	PolicyRevision string
 }
 
 // Policy decides on one Input.

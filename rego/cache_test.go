@@ -48,8 +48,8 @@ func TestDecisionCache(t *testing.T) {
 		t.Fatal("the default policy is deterministic but got no decision cache")
 	}
 	for range 3 {
-		if v, err := e.Evaluate(ctx, allowed); err != nil || !v.Allow {
-			t.Fatalf("allowed: %+v %v", v, err)
+		if v, err := e.Evaluate(ctx, allowed); err != nil || !v.Allow || v.PolicyRevision != e.Revision() {
+			t.Fatalf("allowed: %+v %v (revision in force %s)", v, err, e.Revision())
 		}
 		if v, err := e.Evaluate(ctx, denied); err != nil || v.Allow {
 			t.Fatalf("denied: %+v %v", v, err)

@@ -101,6 +101,9 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
 	v, err := decodeDecision(rs)
+	if err == nil {
+		v.PolicyRevision = p.revision
+	}
 	if err == nil && p.cache != nil {
 		// Only decisions are cached; an error is never remembered.
 		p.cache.put(key, v)
