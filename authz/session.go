@@ -32,6 +32,15 @@ type Session struct {
 	// token endpoint, or an IdP that sends none).
 	SessionIndex string `json:"sidx,omitempty"`
 	NameIDFormat string `json:"nidf,omitempty"`
+	// Family, set on the tokens and records the token endpoint mints,
+	// names what they descend from, as a path: "ROOT/GRANT" for tokens
+	// from a browser session (ROOT its SessionHandle, GRANT one
+	// authorization code and the refresh chain it started), or ROOT alone
+	// for a SAML assertion exchange (the handle of its first refresh
+	// token's record). Revoking a family revokes every session in it or
+	// below it: signing out of a browser session revokes ROOT, a reused
+	// refresh token or code its grant. Empty for a browser session.
+	Family string `json:"fam,omitempty"`
 }
 
 // Credential kinds, as policies see them in input.subject.auth.

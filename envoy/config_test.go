@@ -67,7 +67,7 @@ const (
 	portGRPC     = 8500 // TF Serving's gRPC port, taken over by Envoy
 
 	clusterAuthzGRPC = "extauthz_grpc"  // tfgate ext_authz gRPC listener
-	clusterAuthzHTTP = "extauthz_http"  // tfgate HTTP listener (/saml/, /token)
+	clusterAuthzHTTP = "extauthz_http"  // tfgate HTTP listener (/saml/, /token, /token/revoke)
 	clusterTFREST    = "tfserving_rest" // TF Serving REST
 	clusterTFGRPC    = "tfserving_grpc" // TF Serving gRPC
 
@@ -141,9 +141,14 @@ var routeCases = []routeCase{
 	{listenerREST, "GET", "/saml/logout?SAMLResponse=abc", "", clusterAuthzHTTP, false},
 	{listenerREST, "POST", "/token", "application/x-www-form-urlencoded", clusterAuthzHTTP, false},
 	{listenerREST, "POST", "/token?grant_type=x", "application/x-www-form-urlencoded", clusterAuthzHTTP, false},
+	{listenerREST, "POST", "/token/revoke", "application/x-www-form-urlencoded", clusterAuthzHTTP, false},
+	{listenerREST, "GET", "/saml/cli/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2F", "", clusterAuthzHTTP, false},
 	// Near misses go to TF Serving, through ext_authz.
 	{listenerREST, "POST", "/token/x", "", clusterTFREST, true},
 	{listenerREST, "POST", "/tokens", "", clusterTFREST, true},
+	{listenerREST, "POST", "/token/revoke/x", "", clusterTFREST, true},
+	{listenerREST, "POST", "/token/revokes", "", clusterTFREST, true},
+	{listenerREST, "POST", "/token/", "", clusterTFREST, true},
 	{listenerREST, "GET", "/saml", "", clusterTFREST, true},
 	{listenerREST, "GET", "/SAML/login", "", clusterTFREST, true},
 	// tfgate's internal endpoints are not exposed.
@@ -165,6 +170,7 @@ var routeCases = []routeCase{
 	// No unauthenticated path on the gRPC port.
 	{listenerGRPC, "POST", "/saml/acs", "application/grpc", clusterTFGRPC, true},
 	{listenerGRPC, "POST", "/token", "application/grpc", clusterTFGRPC, true},
+	{listenerGRPC, "POST", "/token/revoke", "application/grpc", clusterTFGRPC, true},
 	// Not gRPC: no route, nothing forwarded.
 	{listenerGRPC, "POST", "/v1/models/resnet:predict", "application/json", "", false},
 	{listenerGRPC, "POST", "/saml/acs", "application/x-www-form-urlencoded", "", false},
@@ -250,6 +256,8 @@ func TestEnvoyConfigCatchesMistakes(t *testing.T) {
 		{"tfgate HTTP port", "port_value: 8080", "port_value: 8081", 1, stageTopology, "8080"},
 		{"tfgate gRPC port", "port_value: 9191", "port_value: 9192", 1, stageTopology, "9191"},
 		{"/token authz on", "disabled: true", "disabled: false", 2, stageTopology, `path "/token": goes to "extauthz_http" with ext_authz on`},
+		{"/token/revoke authz on", "disabled: true", "disabled: false", 3, stageTopology, `path "/token/revoke": goes to "extauthz_http" with ext_authz on`},
+		{"/token/revoke as a prefix", `match: {path: "/token/revoke"}`, `match: {prefix: "/token/revoke"}`, 1, stageTopology, `POST /token/revoke/x (content-type "") matched route prefix "/token/revoke": goes to "extauthz_http" with ext_authz off`},
 		{"rewrite on a TF Serving route", "cluster: tfserving_rest", "cluster: tfserving_rest\nprefix_rewrite: /v1/", 1, stageTopology, "rewrite"},
 		{"authz disabled for a whole virtual host", `domains: ["*"]`,
 			"domains: [\"*\"]\ntyped_per_filter_config:\n  envoy.filters.http.ext_authz:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute\n    disabled: true",

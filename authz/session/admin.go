@@ -72,24 +72,42 @@ func (r *Redis) SessionsOf(ctx context.Context, subject string) ([]Info, error) 
 	return out, nil
 }
 
-// RevokeSubject deletes every session of subject (the SAML NameID) and
-// returns how many there were.
+// RevokeSubject deletes every session of subject (the SAML NameID), with
+// the tokens minted from them, and returns how many there were. Tokens
+// carry their sign-in's subject, so they are listed and deleted too.
 func (r *Redis) RevokeSubject(ctx context.Context, subject string) (int, error) {
-	return r.revokeIndex(ctx, subjectKey(r.prefix, subject))
+	return r.revokeIndex(ctx, subjectKey(r.prefix, subject), true)
 }
 
 // RevokeGroup deletes every session of a member of group, as asserted when
-// the session was created, and returns how many there were.
+// the session was created, with the tokens minted from them (which carry
+// the same groups), and returns how many there were.
 func (r *Redis) RevokeGroup(ctx context.Context, group string) (int, error) {
-	return r.revokeIndex(ctx, groupKey(r.prefix, group))
+	return r.revokeIndex(ctx, groupKey(r.prefix, group), true)
 }
 
 // RevokeHandle deletes the session with this x-tfgate-session handle and
-// reports whether there was one.
+// every token minted from it, and reports whether the session was there.
+// The tokens are revoked even when it was not (it may have idled out).
 func (r *Redis) RevokeHandle(ctx context.Context, handle string) (bool, error) {
 	if !IsHandle(handle) {
 		return false, fmt.Errorf("session: %q is not a session handle (16 hex digits)", handle)
 	}
+	if err := r.markRevoked(ctx, handle); err != nil {
+		return false, fmt.Errorf("session: revoking session %s: %w", handle, err)
+	}
+	found, err := r.revokeByHandle(ctx, handle)
+	if err != nil {
+		return found, err
+	}
+	if _, err := r.revokeIndex(ctx, familyKey(r.prefix, handle), false); err != nil {
+		return found, fmt.Errorf("session: revoking the tokens of session %s: %w", handle, err)
+	}
+	return found, nil
+}
+
+// revokeByHandle deletes the session a handle key names, if any.
+func (r *Redis) revokeByHandle(ctx context.Context, handle string) (bool, error) {
 	hash, err := r.client.Get(ctx, handleKey(r.prefix, handle)).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
@@ -110,7 +128,20 @@ func (r *Redis) RevokeHandle(ctx context.Context, handle string) (bool, error) {
 // revokeIndex deletes the sessions an index lists, then removes exactly
 // those members: a session created meanwhile stays listed, and so stays
 // revocable.
-func (r *Redis) revokeIndex(ctx context.Context, index string) (int, error) {
+//
+// With families, every listed session's handle is first tombstoned as a
+// family (family.go), then the index is read again and its sessions
+// deleted: a token being minted from a listed session meanwhile is either
+// refused by its tombstone or listed by the time of the second read.
+// Families are named by handles of sessions that head them (a browser
+// session, an assertion exchange's first refresh token), which carry the
+// subject and groups of every token in the family.
+func (r *Redis) revokeIndex(ctx context.Context, index string, families bool) (int, error) {
+	if families {
+		if err := r.markListed(ctx, index); err != nil {
+			return 0, err
+		}
+	}
 	members, err := r.client.ZRange(ctx, index, 0, -1).Result()
 	if err != nil {
 		return 0, fmt.Errorf("session: reading a revocation index: %w", err)
@@ -138,14 +169,36 @@ func (r *Redis) revokeIndex(ctx context.Context, index string) (int, error) {
 	return revoked, nil
 }
 
+// markListed tombstones the families headed by the sessions an index
+// lists.
+func (r *Redis) markListed(ctx context.Context, index string) error {
+	members, err := r.client.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("session: reading a revocation index: %w", err)
+	}
+	handles := make([]string, 0, len(members))
+	for _, m := range members {
+		if ref, ok := parseMember(m); ok {
+			handles = append(handles, ref.handle)
+		}
+	}
+	if err := r.markAllRevoked(ctx, handles); err != nil {
+		return fmt.Errorf("session: revoking the tokens of listed sessions: %w", err)
+	}
+	return nil
+}
+
 // Stats counts what a store holds. Counting scans every key under the
 // prefix on every master, so it costs time proportional to the keyspace.
 type Stats struct {
-	// Sessions, Handles, Subjects and Groups count sessions, handle keys and
-	// revocation indexes; Requests and Replays the remembered AuthnRequest
-	// IDs and the assertion replay cache; Other keys under the prefix that
-	// are none of these.
-	Sessions, Handles, Subjects, Groups, Requests, Replays, Other int
+	// Sessions, Handles, Subjects, Groups and Families count sessions
+	// (browser sessions and the token endpoint's tokens and records),
+	// handle keys and revocation indexes; Revoked the tombstones of
+	// recently revoked families; Requests and Replays the remembered
+	// AuthnRequest IDs (and the token endpoint's one-time codes) and the
+	// replay cache (assertions, and used refresh tokens); Other keys under
+	// the prefix that are none of these.
+	Sessions, Handles, Subjects, Groups, Families, Revoked, Requests, Replays, Other int
 	// Subscribers is how many connections listen for invalidations: about
 	// one per running tfgate replica with a cache.
 	Subscribers int
@@ -205,6 +258,7 @@ func (st *Stats) count(rest string) {
 	counters := [...]*int{
 		kindSession: &st.Sessions, kindHandle: &st.Handles, kindRequest: &st.Requests,
 		kindReplay: &st.Replays, kindSubject: &st.Subjects, kindGroup: &st.Groups,
+		kindFamily: &st.Families, kindRevoked: &st.Revoked,
 	}
 	for k, p := range kindPrefixes {
 		if strings.HasPrefix(rest, p) {
@@ -220,6 +274,8 @@ func (st *Stats) add(o Stats) {
 	st.Handles += o.Handles
 	st.Subjects += o.Subjects
 	st.Groups += o.Groups
+	st.Families += o.Families
+	st.Revoked += o.Revoked
 	st.Requests += o.Requests
 	st.Replays += o.Replays
 	st.Other += o.Other

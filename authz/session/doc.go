@@ -18,8 +18,10 @@
 //	h:{handle}        the session's token hash, for revocation by handle
 //	u:hash(subject)   revocation index: sorted set of "handle:hash" of a subject's sessions
 //	g:hash(group)     revocation index: the same for a group's members
-//	req:hash(id)      a remembered AuthnRequest ID
-//	replay:hash(id)   an assertion ID in the replay cache
+//	f:hash(family)    revocation index: the same for a family (below)
+//	fx:hash(family)   a revoked family's tombstone, for ten minutes
+//	req:hash(id)      a remembered AuthnRequest ID (or other one-time ID)
+//	replay:hash(id)   an assertion ID in the replay cache (or other used ID)
 //
 // and invalidations are published on prefix+"invalidate". Request and
 // assertion IDs are hashed too, so an attacker-chosen ID can neither make a
@@ -31,6 +33,22 @@
 // share a hash tag the same way. Index hashes are domain-separated SHA-256s
 // of the names: a dump reveals no name, though, being unkeyed, it would
 // confirm a guessed one.
+//
+// # Families
+//
+// The token endpoint stores its access tokens, refresh tokens and
+// authorization codes as sessions too, each with a Family naming what it
+// descends from (authz.Session.Family): "ROOT/GRANT" is one grant (a code
+// and its refresh chain) of the browser session whose handle is ROOT, and
+// belongs to family ROOT as well. Deleting a session also revokes the
+// family named by its handle, so signing out of a browser session (or
+// revoking it by handle) ends every token minted from it; RevokeFamily
+// revokes one family, a grant say, directly. Revoking a family writes a tombstone
+// first and Create checks it after storing a family member, so a token
+// minted concurrently with the revocation cannot survive it (family.go).
+// Sessions with a Family have no idle timeout: they end at their own
+// ExpiresAt (which the token endpoint bounds by the sign-in's end) or with
+// their family.
 //
 // # Sealing
 //

@@ -26,6 +26,11 @@ var (
 	// tampering, and the caller should fail with an error that operators see
 	// rather than treat the caller as signed out.
 	ErrCorrupt = errors.New("session: stored value is corrupt")
+	// ErrFamilyRevoked means Create was given a session whose Family has
+	// been revoked (its sign-in ended, or a reused refresh token or code
+	// revoked it), possibly while Create ran. Nothing is stored. It wraps
+	// authz.ErrNoSession: the session it would descend from is gone.
+	ErrFamilyRevoked = fmt.Errorf("session: family revoked: %w", authz.ErrNoSession)
 	// ErrNotReplicated means a write reached the Redis master but fewer
 	// replicas than RedisConfig.WaitReplicas acknowledged it in time. The
 	// write stands on the master; the caller should treat the operation as

@@ -29,10 +29,15 @@ return 1
 `
 
 // indexKeys returns the revocation indexes a session belongs to: its
-// subject's and each of its groups', once each.
+// subject's, each of its groups' (once each) and its families', if any.
 func (r *Redis) indexKeys(s authz.Session) []string {
-	keys := make([]string, 0, 1+len(s.Groups))
+	keys := make([]string, 0, 2+len(s.Groups))
 	keys = append(keys, subjectKey(r.prefix, s.Subject))
+	if s.Family != "" {
+		for _, f := range familyLevels(s.Family) {
+			keys = append(keys, familyKey(r.prefix, f))
+		}
+	}
 	seen := make(map[string]bool, len(s.Groups))
 	for _, g := range s.Groups {
 		if !seen[g] {

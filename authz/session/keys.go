@@ -18,6 +18,8 @@ const (
 	kindReplay              // an assertion ID in the replay cache (SeenBefore)
 	kindSubject             // the sessions of one subject (a sorted set)
 	kindGroup               // the sessions of one group (a sorted set)
+	kindFamily              // the sessions of one family (a sorted set)
+	kindRevoked             // a revoked family's tombstone
 )
 
 // kindPrefixes are the Redis key segments of each kind, after the prefix.
@@ -28,6 +30,8 @@ var kindPrefixes = [...]string{
 	kindReplay:  "replay:",
 	kindSubject: "u:",
 	kindGroup:   "g:",
+	kindFamily:  "f:",
+	kindRevoked: "fx:",
 }
 
 // Domain separators of the index hashes, so that a subject and a group
@@ -35,6 +39,7 @@ var kindPrefixes = [...]string{
 const (
 	subjectDomain = "tfgate subject\x00"
 	groupDomain   = "tfgate group\x00"
+	familyDomain  = "tfgate family\x00"
 )
 
 // redisKey returns prefix + kind + hex SHA-256 of raw in one allocation,
@@ -121,6 +126,18 @@ func subjectKey(prefix, subject string) string {
 
 func groupKey(prefix, group string) string {
 	return redisKey(prefix, kindGroup, groupDomain+group)
+}
+
+// familyKey is the revocation index of a family (authz.Session.Family):
+// the sessions minted from one sign-in. revokedKey is the family's
+// tombstone, written before its sessions are deleted, so that a session
+// created in the family meanwhile sees it (see Redis.Create).
+func familyKey(prefix, family string) string {
+	return redisKey(prefix, kindFamily, familyDomain+family)
+}
+
+func revokedKey(prefix, family string) string {
+	return redisKey(prefix, kindRevoked, familyDomain+family)
 }
 
 // channel is the pub/sub channel of invalidations.

@@ -21,7 +21,10 @@ type Lifetime struct {
 	// Idle ends a session that has not been looked up for this long. It
 	// slides without a write per request: a store records use at most once
 	// per TouchInterval, so a session ends between Idle-TouchInterval and
-	// Idle after its last use, never later. 0: no idle timeout. default: 0.
+	// Idle after its last use, never later. It applies to browser
+	// sessions only, not to sessions with a Family (the token endpoint's
+	// tokens, which programs use at their own pace and which end with
+	// their sign-in). 0: no idle timeout. default: 0.
 	Idle time.Duration
 	// MaxAuthAge ends a session this long after its CreatedAt, the sign-in
 	// that asserted its groups, so group membership is never older than

@@ -37,6 +37,7 @@ type Memory struct {
 	sessions *table
 	requests *table
 	replays  *table
+	fam      memFamilies
 }
 
 // Interface guard.
@@ -58,13 +59,16 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		sessions: newTable(cfg.MaxEntries),
 		requests: newTable(cfg.MaxEntries),
 		replays:  newTable(cfg.MaxEntries),
+		fam:      newMemFamilies(cfg.MaxEntries),
 	}
 }
 
 // Create stores s under token until s.ExpiresAt, lowered to the store's
 // Lifetime limits, replacing any session the token already names. A zero
 // CreatedAt is set to Now. It returns ErrInvalidExpiry when s.ExpiresAt is
-// zero or the limited expiry is not after Now.
+// zero or the limited expiry is not after Now, and ErrFamilyRevoked when
+// s.Family has been revoked. A session with a Family (the token
+// endpoint's) has no idle timeout.
 func (m *Memory) Create(_ context.Context, token string, s authz.Session) error {
 	if token == "" {
 		return ErrEmptyKey
@@ -74,8 +78,25 @@ func (m *Memory) Create(_ context.Context, token string, s authz.Session) error 
 	if err != nil {
 		return err
 	}
-	m.sessions.putSession(sha256.Sum256([]byte(token)), s.ExpiresAt, cloneSession(s), now)
-	return nil
+	key := sha256.Sum256([]byte(token))
+	if s.Family == "" {
+		m.sessions.putSession(key, s.ExpiresAt, cloneSession(s), now)
+		return nil
+	}
+	return m.createInFamily(key, cloneSession(s), now)
+}
+
+// RevokeFamily deletes every session in family (whose Family is family or
+// extends it, "family/...") and refuses new ones in it (ErrFamilyRevoked)
+// for ten minutes. It returns how many live sessions it deleted.
+func (m *Memory) RevokeFamily(_ context.Context, family string) (int, error) {
+	if family == "" {
+		return 0, ErrEmptyKey
+	}
+	m.fam.mu.Lock()
+	defer m.fam.mu.Unlock()
+	m.markRevokedLocked(family)
+	return m.removeFamilyLocked(family), nil
 }
 
 // Lookup returns the session token names, with ExpiresAt lowered to
@@ -90,7 +111,7 @@ func (m *Memory) Lookup(_ context.Context, token string) (authz.Session, error) 
 	}
 	now := m.now()
 	s, live := m.life.atLookup(e.session, now)
-	if live && m.life.Idle > 0 {
+	if live && m.life.Idle > 0 && s.Family == "" {
 		live = m.touch(e.seen, now)
 	}
 	if !live {
@@ -114,10 +135,22 @@ func (m *Memory) touch(seen *atomic.Int64, now time.Time) bool {
 	return true
 }
 
-// Delete removes the session token names. Deleting a missing session is not
-// an error.
+// Delete removes the session token names and every session minted from it
+// (its family: the sessions whose Family is its handle). Deleting a missing
+// session is not an error; its family is revoked all the same.
 func (m *Memory) Delete(_ context.Context, token string) error {
-	m.sessions.remove(sha256.Sum256([]byte(token)))
+	if token == "" {
+		return nil
+	}
+	m.fam.mu.Lock()
+	defer m.fam.mu.Unlock()
+	existed := m.sessions.remove(sha256.Sum256([]byte(token)))
+	family := authz.SessionHandle(token)
+	// A tombstone only for a real session or family, so that deleting
+	// made-up tokens writes nothing.
+	if n := m.removeFamilyLocked(family); existed || n > 0 {
+		m.markRevokedLocked(family)
+	}
 	return nil
 }
 
@@ -163,7 +196,7 @@ func (m *Memory) SeenBefore(_ context.Context, id string, until time.Time) (bool
 // Len returns how many entries of all kinds the store holds, including
 // expired ones not yet swept.
 func (m *Memory) Len() int {
-	return m.sessions.len() + m.requests.len() + m.replays.len()
+	return m.sessions.len() + m.requests.len() + m.replays.len() + m.fam.revoked.len()
 }
 
 // cloneSession copies the slices of s so that neither the caller nor the

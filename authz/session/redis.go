@@ -151,7 +151,10 @@ func contextTimeoutEnabled(client redis.UniversalClient) bool {
 //
 // The revocation indexes are written first, so a session that exists is
 // always indexed; then the handle key and the sealed session, in that order
-// on one connection (they share a slot).
+// on one connection (they share a slot). A session with a Family is then
+// checked against its family's tombstone (family.go): ErrFamilyRevoked,
+// and nothing stored, when the family has been revoked. Such sessions (the
+// token endpoint's) have no idle timeout: they end at their ExpiresAt.
 func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error {
 	if token == "" {
 		return ErrEmptyKey
@@ -163,7 +166,7 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 	}
 	abs := atLeastMillisecond(s.ExpiresAt.Sub(now))
 	keyTTL := abs
-	if r.life.Idle > 0 {
+	if r.life.Idle > 0 && s.Family == "" {
 		keyTTL = min(abs, atLeastMillisecond(r.life.Idle))
 	}
 	ref := refOf(token)
@@ -191,6 +194,11 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 	}
 	if err != nil {
 		return fmt.Errorf("session: storing session %s: %w", ref.handle, err)
+	}
+	if s.Family != "" {
+		if err := r.checkFamily(ctx, s.Family, ref); err != nil {
+			return err
+		}
 	}
 	// Replacing a session must not leave the old one in caches. Best
 	// effort: caches drop entries after their TTL in any case.
@@ -236,7 +244,7 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 	if !live {
 		return authz.Session{}, ErrExpired
 	}
-	if r.life.Idle > 0 {
+	if r.life.Idle > 0 && s.Family == "" {
 		r.touch(ctx, key, pttl, s.ExpiresAt.Sub(now))
 	}
 	return s, nil
@@ -280,20 +288,50 @@ func (r *Redis) touch(ctx context.Context, key string, pttl, left time.Duration)
 	_ = r.client.PExpire(ctx, key, atLeastMillisecond(target)).Err()
 }
 
-// Delete removes the session token names and tells every replica's cache.
-// Deleting a missing session is not an error. Its entries in the
-// revocation indexes are left to expire with the indexes.
+// Delete removes the session token names, and every session minted from
+// it (its family: the sessions whose Family is its handle), and tells
+// every replica's cache. Deleting a missing session is not an error. Its
+// entries in the revocation indexes are left to expire with the indexes.
+//
+// The family is revoked even when the session itself is gone (idle, say),
+// since tokens minted from it may outlive it. The session is deleted under
+// UpdateTimeout; its family, which may hold a few dozen tokens, under ctx.
 func (r *Redis) Delete(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	ctx, cancel := r.writeContext(ctx)
-	defer cancel()
 	ref := refOf(token)
-	if _, err := r.deleteRef(ctx, ref); err != nil {
+	if err := r.deleteOne(ctx, ref); err != nil {
 		return fmt.Errorf("session: deleting session %s: %w", ref.handle, err)
 	}
+	if _, err := r.revokeIndex(ctx, familyKey(r.prefix, ref.handle), false); err != nil {
+		return fmt.Errorf("session: revoking the tokens of session %s: %w", ref.handle, err)
+	}
 	return nil
+}
+
+// deleteOne deletes the session of ref, within UpdateTimeout, after
+// writing the tombstone of the family it heads (family.go). A made-up
+// token, with neither a session nor a family, writes nothing.
+func (r *Redis) deleteOne(ctx context.Context, ref ref) error {
+	ctx, cancel := r.writeContext(ctx)
+	defer cancel()
+	pipe := r.client.Pipeline()
+	sess := pipe.Exists(ctx, sessionKey(r.prefix, ref))
+	fam := pipe.Exists(ctx, familyKey(r.prefix, ref.handle))
+	_, err := pipe.Exec(ctx)
+	r.noteError(ctx, err)
+	if err != nil {
+		return err
+	}
+	if sess.Val() == 0 && fam.Val() == 0 {
+		return nil
+	}
+	if err := r.markRevoked(ctx, ref.handle); err != nil {
+		return err
+	}
+	_, err = r.deleteRef(ctx, ref)
+	return err
 }
 
 // deleteRef deletes a session and its handle key, then publishes the

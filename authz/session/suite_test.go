@@ -21,6 +21,7 @@ type store interface {
 	Remember(ctx context.Context, id string, ttl time.Duration) error
 	Consume(ctx context.Context, id string) (bool, error)
 	SeenBefore(ctx context.Context, id string, until time.Time) (bool, error)
+	RevokeFamily(ctx context.Context, family string) (int, error)
 }
 
 // harness is one store under test, its clock, and a view of its backend.

@@ -114,13 +114,16 @@ func (t *table) take(key digest, now time.Time) bool {
 	return now.Before(p.expires)
 }
 
-// remove deletes the entry for key, if any.
-func (t *table) remove(key digest) {
+// remove deletes the entry for key, if any, and reports whether there was
+// one.
+func (t *table) remove(key digest) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if p, ok := t.entries[key]; ok {
+	p, ok := t.entries[key]
+	if ok {
 		t.removeLocked(p)
 	}
+	return ok
 }
 
 // removeIf deletes the entry for key if it is still the one written with

@@ -35,6 +35,13 @@ type SAMLConfig struct {
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
 	// RequestTTL is how long a sign-in may take at the IdP. Default: 5m.
 	RequestTTL time.Duration `yaml:"request_ttl"`
+	// TokenLifetime is how long an access token from /token lasts; never
+	// past the end of the sign-in it comes from. Default: 1h.
+	TokenLifetime time.Duration `yaml:"token_lifetime"`
+	// RefreshLifetime is how long a refresh token (and those it is
+	// rotated into) lasts from the login; never past the end of the
+	// sign-in. 0 means until the sign-in ends. Default: 0s.
+	RefreshLifetime time.Duration `yaml:"refresh_lifetime"`
 	// Skew is the clock difference tolerated with IdPs. Default: 90s.
 	Skew time.Duration `yaml:"skew"`
 	// AllowSHA1 accepts SHA-1 signatures, for IdPs that cannot do better.
@@ -106,6 +113,7 @@ func defaultSAMLConfig() SAMLConfig {
 		LoginURL:        "/saml/login",
 		SessionLifetime: 8 * time.Hour,
 		RequestTTL:      5 * time.Minute,
+		TokenLifetime:   time.Hour,
 		Skew:            90 * time.Second,
 		NameIDFormat:    "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
 		ReturnToHosts:   []string{},
@@ -163,6 +171,12 @@ func (c *SAMLConfig) validate(bad badFunc, cookieName string) {
 		if d.v <= 0 {
 			bad(d.path, "must be positive")
 		}
+	}
+	if c.TokenLifetime < time.Minute || c.TokenLifetime > 24*time.Hour {
+		bad("saml.token_lifetime", "must be between 1m and 24h")
+	}
+	if c.RefreshLifetime != 0 && c.RefreshLifetime < c.TokenLifetime {
+		bad("saml.refresh_lifetime", "must be 0 (until the sign-in ends) or at least token_lifetime")
 	}
 	if c.Skew < 0 || c.Skew > 10*time.Minute {
 		bad("saml.skew", "must be between 0 and 10m")

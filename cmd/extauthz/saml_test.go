@@ -54,6 +54,11 @@ func TestSAMLConfigErrors(t *testing.T) {
 			[]string{"line 6: saml.idps[0].metadata_pins", "not a SHA-256 fingerprint"}},
 		"short refresh": {ok + "      refresh_interval: 10s\n",
 			[]string{"line 6: saml.idps[0].refresh_interval"}},
+		"token lifetime zero":     {"saml:\n  token_lifetime: 0s\n", []string{"line 2: saml.token_lifetime: must be between 1m and 24h"}},
+		"token lifetime too long": {"saml:\n  token_lifetime: 48h\n", []string{"line 2: saml.token_lifetime"}},
+		"refresh shorter than access": {"saml:\n  token_lifetime: 1h\n  refresh_lifetime: 30m\n",
+			[]string{"line 3: saml.refresh_lifetime: must be 0 (until the sign-in ends) or at least token_lifetime"}},
+		"negative refresh": {"saml:\n  refresh_lifetime: -1h\n", []string{"line 2: saml.refresh_lifetime"}},
 		"http base_url off loopback": {"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: http://serving.example.com\n",
 			[]string{"line 4: saml.base_url: http is only for development on a loopback host"}},
 		"http base_url with __Host- cookie": {"saml:\n  base_url: http://127.0.0.1:8080\n",
@@ -150,7 +155,7 @@ func TestServeSAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
-		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
+		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  token_lifetime: 10m\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
 	if addr != "127.0.0.1:"+port {
 		t.Fatalf("listening on %s", addr)
 	}
@@ -179,6 +184,33 @@ func TestServeSAML(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body(t, resp), `entityID="`+base+`/saml/metadata"`) {
 		t.Errorf("metadata: %d", resp.StatusCode)
 	}
+
+	// The token endpoint is mounted and configured: an RFC 7522 assertion
+	// for base/token gets a token of saml.token_lifetime, and revoking it
+	// works.
+	_, assertion, err := idp.NewAssertion(devidp.ResponseOptions{User: devidp.DefaultUsers()[0], ACSURL: base + "/token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	resp = mustDo(t, c, "POST", base+"/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:saml2-bearer"}, "assertion": {assertion}})
+	if err := json.Unmarshal([]byte(body(t, resp)), &tok); err != nil || resp.StatusCode != 200 || tok.ExpiresIn != 600 {
+		t.Fatalf("token: %d %+v %v", resp.StatusCode, tok, err)
+	}
+	req, _ := http.NewRequest("GET", base+"/saml/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("whoami with the token: %v %v", resp, err)
+	}
+	if resp := mustDo(t, c, "POST", base+"/token/revoke", url.Values{"token": {tok.AccessToken}}); resp.StatusCode != 200 {
+		t.Errorf("revoke: %d", resp.StatusCode)
+	}
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("whoami with the revoked token: %v %v", resp, err)
+	}
 }
 
 // TestServeSAMLUnconfigured: without idps the SP says so with a 503.
@@ -190,6 +222,19 @@ func TestServeSAMLUnconfigured(t *testing.T) {
 	}
 	if b := body(t, resp); resp.StatusCode != 503 || !strings.Contains(b, "No identity provider is configured") {
 		t.Errorf("%d\n%s", resp.StatusCode, b)
+	}
+	// /token says why there are no tokens, in RFC 6749 terms.
+	resp, err = http.PostForm("http://"+addr+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"tfr_x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oe struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal([]byte(body(t, resp)), &oe); err != nil || resp.StatusCode != 400 ||
+		oe.Error != "unsupported_grant_type" || !strings.Contains(oe.Description, "saml.idps") {
+		t.Errorf("token without an IdP: %d %+v %v", resp.StatusCode, oe, err)
 	}
 }
 

@@ -17,12 +17,13 @@ import (
 	"github.com/tfgate/tfgate/samlverify/sp"
 )
 
-// samlStore is what the SP and the verifier need of the session store
-// beyond the Check path's Lookup: creating and deleting sessions, and the
-// one-time request and assertion IDs.
+// samlStore is what the SP, its token endpoint and the verifier need of
+// the session store beyond the Check path's Lookup: creating and deleting
+// sessions, the one-time request and assertion IDs, and token families.
 type samlStore interface {
 	sp.Sessions
 	sp.Requests
+	sp.TokenStore
 	samlverify.ReplayCache
 }
 
@@ -32,12 +33,17 @@ var (
 	_ samlStore = (*session.Redis)(nil)
 )
 
-// samlSP is the SAML Service Provider as serve runs it: the handler for
-// /saml/ and the IdP metadata sources to keep refreshed.
+// samlSP is the SAML Service Provider as serve runs it: the handlers for
+// /saml/ and the token endpoint, and the IdP metadata sources to keep
+// refreshed.
 type samlSP struct {
 	handler http.Handler
+	token   http.Handler
 	sources []*samlverify.Source
 }
+
+// noTokens is what /token says when no IdP is configured.
+const noTokens = "no identity provider is configured (saml.idps), so this server issues no tokens"
 
 // newSAMLSP builds the SP of cfg on store. With no IdPs the handler only
 // says that single sign-on is not configured. Loading IdP metadata is the
@@ -45,8 +51,8 @@ type samlSP struct {
 // IdP.
 func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, log *slog.Logger) (*samlSP, error) {
 	if !cfg.Enabled() {
-		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 until one is")
-		return &samlSP{handler: sp.Unconfigured()}, nil
+		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 and /token issues nothing until one is")
+		return &samlSP{handler: sp.Unconfigured(), token: sp.UnconfiguredToken(noTokens)}, nil
 	}
 	var key *rsa.PrivateKey
 	var cert *x509.Certificate
@@ -75,21 +81,23 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: base, EntityID: entityID, Verifier: verifier, IdPs: idps, IdPNames: names,
-		Sessions: store, Requests: store, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
+		Sessions: store, Requests: store, Tokens: store, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
+		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)
 	}
 	log.Info("saml: service provider ready", "entity_id", entityID, "acs", h.ACSURL(),
-		"metadata", base+sp.MetadataPath, "idps", len(cfg.IdPs), "default_idp", idps.Default().EntityID)
-	return &samlSP{handler: h, sources: idps.sources}, nil
+		"metadata", base+sp.MetadataPath, "token", base+sp.TokenPath, "idps", len(cfg.IdPs), "default_idp", idps.Default().EntityID)
+	return &samlSP{handler: h, token: h.TokenHandler(), sources: idps.sources}, nil
 }
 
-// Mount is the SP's part of the HTTP listener.
+// Mount is the SP's part of the HTTP listener: /saml/, and the token and
+// revocation endpoints (exact paths, as Envoy routes them).
 func (s *samlSP) Mount() map[string]http.Handler {
-	return map[string]http.Handler{"/saml/": s.handler}
+	return map[string]http.Handler{"/saml/": s.handler, sp.TokenPath: s.token, sp.RevokePath: s.token}
 }
 
 // Run refreshes every IdP's metadata until ctx is done.

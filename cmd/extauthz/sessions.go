@@ -35,6 +35,7 @@ type sessionBackend interface {
 	Remember(ctx context.Context, id string, ttl time.Duration) error
 	Consume(ctx context.Context, id string) (bool, error)
 	SeenBefore(ctx context.Context, id string, until time.Time) (bool, error)
+	RevokeFamily(ctx context.Context, family string) (int, error)
 }
 
 // errNotPinged is the readiness of a Redis store before its first ping.

@@ -1,6 +1,7 @@
 // Package devidp is a small, real SAML 2.0 Identity Provider for development
 // and tests: `extauthz dev` runs it next to the SP, and tests drive it with
-// an http.Client or build responses with NewResponse.
+// an http.Client or build responses with NewResponse (and bare assertions,
+// as an RFC 7522 bearer grant carries them, with NewAssertion).
 //
 // It speaks the profile tfgate's SP uses and nothing more: AuthnRequests
 // arrive over the HTTP-Redirect binding (optionally signed), the user picks a

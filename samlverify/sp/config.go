@@ -24,6 +24,8 @@ const (
 	DefaultSessionLifetime = 8 * time.Hour
 	// DefaultRequestTTL is Config.RequestTTL when unset.
 	DefaultRequestTTL = 5 * time.Minute
+	// DefaultTokenLifetime is Config.TokenLifetime when unset.
+	DefaultTokenLifetime = time.Hour
 	// DefaultMaxFormBytes is Config.MaxFormBytes when unset: room for
 	// samlverify's default 256 KiB SAMLResponse after form encoding.
 	DefaultMaxFormBytes = 1 << 20
@@ -42,6 +44,13 @@ const (
 	MetadataPath = "/saml/metadata"
 	LogoutPath   = "/saml/logout"
 	WhoamiPath   = "/saml/whoami"
+	// CLIAuthorizePath is where a command-line client sends the browser
+	// for an authorization code (cli.go).
+	CLIAuthorizePath = "/saml/cli/authorize"
+	// TokenPath and RevokePath are the token endpoint and its revocation
+	// endpoint, served by TokenHandler, outside /saml/.
+	TokenPath  = "/token"
+	RevokePath = "/token/revoke"
 )
 
 // Sessions is the session store the SP writes. authz/session's Memory and
@@ -52,7 +61,9 @@ type Sessions interface {
 	// Lookup returns the session token names, or an error wrapping
 	// authz.ErrNoSession when there is none.
 	Lookup(ctx context.Context, token string) (authz.Session, error)
-	// Delete removes the session token names; a missing one is no error.
+	// Delete removes the session token names and every session minted
+	// from it: those whose Family is authz.SessionHandle(token), even when
+	// the session itself is already gone. A missing one is no error.
 	Delete(ctx context.Context, token string) error
 }
 
@@ -127,7 +138,19 @@ type Config struct {
 	// SignRequests signs every AuthnRequest (RSA-SHA256, redirect-binding
 	// signature) and says so in metadata. Needs Key. default: false.
 	SignRequests bool
-	// MaxFormBytes caps the ACS request body. default: 1 MiB.
+	// Tokens stores the token endpoint's tokens and one-time values; it is
+	// usually the Sessions store. Without it, /saml/cli/authorize and
+	// TokenHandler answer that tokens are not available. default: nil.
+	Tokens TokenStore
+	// TokenLifetime is how long an access token from the token endpoint
+	// lasts, never past the end of the sign-in it comes from. default: 1h.
+	TokenLifetime time.Duration
+	// RefreshLifetime is how long a refresh token family lasts from the
+	// grant that started it, never past the end of the sign-in; rotating a
+	// refresh token does not extend it. 0 means until the sign-in ends.
+	// default: 0.
+	RefreshLifetime time.Duration
+	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
 	// Now is the clock for session times and IssueInstants. Use the
 	// Verifier's clock. default: time.Now.
@@ -158,11 +181,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := checkCookieName(cfg.CookieName, cfg.Insecure); err != nil {
 		return cfg, err
 	}
-	if cfg.SessionLifetime < 0 || cfg.RequestTTL < 0 || cfg.MaxFormBytes < 0 {
-		return cfg, errors.New("sp: SessionLifetime, RequestTTL and MaxFormBytes must not be negative")
+	if cfg.SessionLifetime < 0 || cfg.RequestTTL < 0 || cfg.MaxFormBytes < 0 || cfg.TokenLifetime < 0 || cfg.RefreshLifetime < 0 {
+		return cfg, errors.New("sp: SessionLifetime, RequestTTL, TokenLifetime, RefreshLifetime and MaxFormBytes must not be negative")
 	}
 	cfg.SessionLifetime = orDefault(cfg.SessionLifetime, DefaultSessionLifetime)
 	cfg.RequestTTL = orDefault(cfg.RequestTTL, DefaultRequestTTL)
+	cfg.TokenLifetime = orDefault(cfg.TokenLifetime, DefaultTokenLifetime)
 	if cfg.MaxFormBytes == 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
 	}

@@ -8,6 +8,10 @@
 //	GET  /saml/logout                         a confirmation page (or "signed out")
 //	POST /saml/logout                         end the session, then the IdP's single logout
 //	GET  /saml/whoami                         the caller's session as JSON (cookie or bearer)
+//	GET  /saml/cli/authorize                  an authorization code for a command-line client (cli.go)
+//
+// and Handler.TokenHandler serves the token endpoint, POST /token and POST
+// /token/revoke (token.go), for programs.
 //
 // # Binding a sign-in to the browser
 //

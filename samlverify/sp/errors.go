@@ -19,6 +19,10 @@ var (
 	errIdPUnusable     = errors.New("sp: the IdP cannot be used with this configuration")
 	errCSRF            = errors.New("sp: cross-site request refused")
 	errUnavailable     = errors.New("sp: session store unavailable")
+	errBadRedirectURI  = errors.New("sp: command-line sign-in: redirect_uri is not a loopback http URL with a port")
+	errBadCLIRequest   = errors.New("sp: command-line sign-in: malformed request")
+	errSessionNotKept  = errors.New("sp: command-line sign-in: no session after signing in (cookies blocked?)")
+	errTokensOff       = errors.New("sp: command-line sign-in: tokens are not enabled")
 )
 
 // outcome is how one failure is shown and logged.
@@ -40,6 +44,9 @@ var (
 	pageBadRequest  = page{Title: "Bad request", Message: "The request could not be read.", Retry: true}
 	pageCSRF        = page{Title: "Sign-out refused", Message: "Sign-out must be confirmed on this site's own page.", Retry: false}
 	pageMisconfig   = page{Title: "Single sign-on misconfigured", Message: "Single sign-on is not set up correctly for this identity provider. Contact your administrator with the reference below.", Retry: false}
+	pageBadCLILink  = page{Title: "Invalid sign-in link", Message: "This command-line sign-in link is not valid (its redirect_uri must be http://127.0.0.1:PORT/..., http://[::1]:PORT/... or http://localhost:PORT/..., and it needs a state). Run the command again.", Retry: false}
+	pageNotKept     = page{Title: "Sign-in did not stick", Message: "You signed in, but this browser did not keep the session cookie, so the command-line sign-in cannot continue. Allow cookies for this site, then run the command again.", Retry: false}
+	pageTokensOff   = page{Title: "Command-line sign-in unavailable", Message: "This server does not issue tokens for programs.", Retry: false}
 	pageInternal    = page{Title: "Something went wrong", Message: "An internal error occurred. Contact support with the reference below.", Retry: true}
 )
 
@@ -91,6 +98,10 @@ var localOutcomes = []struct {
 	{errCSRF, outcome{http.StatusForbidden, "csrf", pageCSRF}},
 	{errIdPUnusable, outcome{http.StatusInternalServerError, "idp_unusable", pageMisconfig}},
 	{errUnavailable, outcome{http.StatusServiceUnavailable, "unavailable", pageUnavailable}},
+	{errBadRedirectURI, outcome{http.StatusBadRequest, "bad_redirect_uri", pageBadCLILink}},
+	{errBadCLIRequest, outcome{http.StatusBadRequest, "bad_cli_request", pageBadCLILink}},
+	{errSessionNotKept, outcome{http.StatusForbidden, "session_not_kept", pageNotKept}},
+	{errTokensOff, outcome{http.StatusNotFound, "tokens_off", pageTokensOff}},
 }
 
 // outcomeOf maps err to its outcome: the SP's one translation table from

@@ -17,6 +17,7 @@ type Handler struct {
 	returnTo returnTo
 	metadata []byte
 	mux      *http.ServeMux
+	tokens   *tokenEndpoint // nil without Config.Tokens
 }
 
 // New returns a Handler for cfg, or an error naming the first invalid
@@ -45,6 +46,10 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET "+LogoutPath, h.handleLogoutPage)
 	h.mux.HandleFunc("POST "+LogoutPath, h.handleLogout)
 	h.mux.HandleFunc("GET "+WhoamiPath, h.handleWhoami)
+	h.mux.HandleFunc("GET "+CLIAuthorizePath, h.handleCLIAuthorize)
+	if cfg.Tokens != nil {
+		h.tokens = &tokenEndpoint{cfg: cfg, store: cfg.Tokens, tokenURL: cfg.BaseURL + TokenPath}
+	}
 	return h, nil
 }
 

@@ -54,14 +54,58 @@ type fakeStore struct {
 	sessions map[string]authz.Session
 	requests map[string]time.Time
 	seen     map[string]time.Time
+	revoked  map[string]bool  // families
 	fail     map[string]error // by method name
 }
 
-var _ samlverify.ReplayCache = (*fakeStore)(nil)
+var (
+	_ samlverify.ReplayCache = (*fakeStore)(nil)
+	_ TokenStore             = (*fakeStore)(nil)
+)
 
 func newFakeStore(now func() time.Time) *fakeStore {
 	return &fakeStore{now: now, sessions: map[string]authz.Session{}, requests: map[string]time.Time{},
-		seen: map[string]time.Time{}, fail: map[string]error{}}
+		seen: map[string]time.Time{}, revoked: map[string]bool{}, fail: map[string]error{}}
+}
+
+// RevokeFamily deletes the sessions of family and below it, and refuses
+// new ones, as authz/session's stores do.
+func (f *fakeStore) RevokeFamily(_ context.Context, family string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["RevokeFamily"]; err != nil {
+		return 0, err
+	}
+	return f.revokeLocked(family), nil
+}
+
+func (f *fakeStore) revokeLocked(family string) int {
+	f.revoked[family] = true
+	n := 0
+	for tok, s := range f.sessions {
+		if s.Family == family || strings.HasPrefix(s.Family, family+"/") {
+			delete(f.sessions, tok)
+			n++
+		}
+	}
+	return n
+}
+
+// familyRevoked reports whether family or one it extends was revoked.
+func (f *fakeStore) familyRevoked(family string) bool {
+	for i := range len(family) {
+		if family[i] == '/' && f.revoked[family[:i]] {
+			return true
+		}
+	}
+	return f.revoked[family]
+}
+
+// count returns how many sessions the store holds.
+func (f *fakeStore) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions)
 }
 
 func (f *fakeStore) failing(method string, err error) {
@@ -75,6 +119,9 @@ func (f *fakeStore) Create(_ context.Context, token string, s authz.Session) err
 	defer f.mu.Unlock()
 	if err := f.fail["Create"]; err != nil {
 		return err
+	}
+	if s.Family != "" && f.familyRevoked(s.Family) {
+		return fmt.Errorf("fake: family revoked: %w", authz.ErrNoSession)
 	}
 	f.sessions[token] = s
 	return nil
@@ -100,6 +147,7 @@ func (f *fakeStore) Delete(_ context.Context, token string) error {
 		return err
 	}
 	delete(f.sessions, token)
+	f.revokeLocked(authz.SessionHandle(token))
 	return nil
 }
 
@@ -206,7 +254,7 @@ func newEnv(tb testing.TB, mods ...func(*Config, *[]*samlverify.IdP)) *env {
 	logs := &lockedBuffer{}
 	cfg := Config{
 		BaseURL:  testBaseURL,
-		Sessions: store, Requests: store,
+		Sessions: store, Requests: store, Tokens: store,
 		IdPNames: map[string]string{"corp": fixture.IdPEntityID, "other": "https://other-idp.example.test"},
 		Now:      clock.Now,
 		Rand:     mrand.NewChaCha8([32]byte{1}),

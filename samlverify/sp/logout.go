@@ -16,7 +16,7 @@ const maxLogoutForm = 8 << 10
 
 // Texts of the logout pages.
 const (
-	msgConfirmLogout = "Sign out of tfgate? Programs using a bearer token are not affected."
+	msgConfirmLogout = "Sign out of tfgate? Tokens that programs got through this sign-in (extauthz login) stop working too."
 	msgSignedOut     = "You are signed out of tfgate. If you also want to end your session at your identity provider, sign out there too."
 )
 

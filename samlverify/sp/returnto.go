@@ -40,7 +40,9 @@ func newReturnTo(base string, hosts []string, insecure bool) returnTo {
 // tabs and newlines, so "/\t/evil.example" would become "//evil.example").
 // Backslashes are refused anywhere, since browsers treat them as slashes in
 // http URLs. Paths under /saml/ are refused too: returning to /saml/login
-// would loop through the IdP forever.
+// would loop through the IdP forever. The one exception is
+// /saml/cli/authorize, given exactly so as a relative path: a command-line
+// sign-in continues there once the browser has a session.
 func (rt returnTo) check(s string) (string, bool) {
 	if s == "" {
 		return "/", true
@@ -53,7 +55,7 @@ func (rt returnTo) check(s string) (string, bool) {
 		return "", false
 	}
 	if strings.HasPrefix(s, "/") {
-		if strings.HasPrefix(s, "//") || u.Scheme != "" || u.Host != "" || underSAML(u.Path) {
+		if strings.HasPrefix(s, "//") || u.Scheme != "" || u.Host != "" || underSAML(u.Path) && !isCLIAuthorize(s, u) {
 			return "", false
 		}
 		return s, true
@@ -82,6 +84,14 @@ func (rt returnTo) absoluteAllowed(u *url.URL) bool {
 // sameOrigin reports whether u is on BaseURL's scheme and host.
 func (rt returnTo) sameOrigin(u *url.URL) bool {
 	return rt.origin != nil && u.Scheme == rt.origin.Scheme && strings.EqualFold(u.Host, rt.origin.Host)
+}
+
+// isCLIAuthorize reports whether the relative return_to s (parsed as u) is
+// the command-line authorize endpoint, spelled exactly: no dot segments or
+// escapes that merely resolve to it.
+func isCLIAuthorize(s string, u *url.URL) bool {
+	return u.Path == CLIAuthorizePath && u.RawPath == "" &&
+		(s == CLIAuthorizePath || strings.HasPrefix(s, CLIAuthorizePath+"?"))
 }
 
 // underSAML reports whether p, once dot segments are resolved as a browser

@@ -69,6 +69,14 @@ func TestReturnTo(t *testing.T) {
 		"ipv6 literal other host":        {secure, "https://[::1]/", ""},
 		"mixed-case scheme other host":   {secure, "HTTPS://evil.example/", ""},
 		"relative with colon in path ok": {secure, "/v1/models/m:predict", "/v1/models/m:predict"},
+		"cli authorize":                  {secure, "/saml/cli/authorize?state=s&code_challenge=c", "/saml/cli/authorize?state=s&code_challenge=c"},
+		"cli authorize, bare":            {secure, "/saml/cli/authorize", "/saml/cli/authorize"},
+		"cli authorize, dot segments":    {secure, "/saml/x/../cli/authorize?a=b", ""},
+		"cli authorize, encoded":         {secure, "/saml/cli/%61uthorize?a=b", ""},
+		"cli authorize, trailing slash":  {secure, "/saml/cli/authorize/?a=b", ""},
+		"cli authorize, longer path":     {secure, "/saml/cli/authorizex?a=b", ""},
+		"cli authorize, absolute":        {secure, "https://serving.example.com/saml/cli/authorize?a=b", ""},
+		"cli authorize, fragment":        {secure, "/saml/cli/authorize#x", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

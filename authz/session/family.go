@@ -1,0 +1,122 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Families. The token endpoint mints access tokens, refresh tokens and
+// authorization codes from a sign-in, each a session whose Family names
+// where it descends from (authz.Session.Family): a path, "ROOT" or
+// "ROOT/GRANT", that belongs to every family it extends ("ROOT/GRANT" is
+// in ROOT too). A family is revoked as a whole: ROOT when its browser
+// session ends (Delete, RevokeHandle), a grant when its refresh token or
+// code is used twice. Families are indexed like subjects and groups
+// (f:hash(family), one index per level), so revoking one needs no token.
+//
+// A family member may be being created while its family is revoked (a
+// refresh in flight during a sign-out). Revoking therefore first writes a
+// tombstone (fx:hash(family)), and Create, after storing a session with a
+// Family, reads it and deletes the session again if it is there. Either the
+// tombstone was written before that read, and Create undoes itself, or the
+// session was stored and indexed before the tombstone, hence before the
+// revocation reads the index, which then deletes it.
+
+// familyLevels returns the families a Family belongs to, outermost first:
+// "a/b" is in "a" and "a/b".
+func familyLevels(family string) []string {
+	var out []string
+	for i := range len(family) {
+		if family[i] == '/' && i > 0 {
+			out = append(out, family[:i])
+		}
+	}
+	return append(out, family)
+}
+
+// familyTombstoneTTL is how long a family's tombstone lasts: far longer
+// than any request that read a family member before the revocation can
+// take to create its successor.
+const familyTombstoneTTL = 10 * time.Minute
+
+// RevokeFamily deletes every session in family (whose Family is family or
+// extends it, "family/...") and keeps new ones from being created in it
+// (ErrFamilyRevoked) for ten minutes, on every replica's cache at once. It
+// returns how many sessions it deleted.
+func (r *Redis) RevokeFamily(ctx context.Context, family string) (int, error) {
+	if family == "" {
+		return 0, ErrEmptyKey
+	}
+	if err := r.markRevoked(ctx, family); err != nil {
+		return 0, fmt.Errorf("session: revoking a family: %w", err)
+	}
+	n, err := r.revokeIndex(ctx, familyKey(r.prefix, family), false)
+	if err != nil {
+		return n, fmt.Errorf("session: revoking a family: %w", err)
+	}
+	return n, nil
+}
+
+// markRevoked writes a family's tombstone, waiting for replicas like any
+// write.
+func (r *Redis) markRevoked(ctx context.Context, family string) error {
+	key := revokedKey(r.prefix, family)
+	var set *redis.StatusCmd
+	err := r.write(ctx, key, func(p redis.Pipeliner) { set = p.Set(ctx, key, "1", familyTombstoneTTL) })
+	if err == nil {
+		err = set.Err()
+	}
+	return err
+}
+
+// markAllRevoked writes the tombstones of many families in pipelines. They
+// span Cluster slots, so they cannot WAIT together; a failover that lost
+// one would only reopen the race the tombstone closes.
+func (r *Redis) markAllRevoked(ctx context.Context, families []string) error {
+	const batch = 1000
+	for len(families) > 0 {
+		n := min(len(families), batch)
+		pipe := r.client.Pipeline()
+		for _, f := range families[:n] {
+			pipe.Set(ctx, revokedKey(r.prefix, f), "1", familyTombstoneTTL)
+		}
+		_, err := pipe.Exec(ctx)
+		r.noteError(ctx, err)
+		if err != nil {
+			return err
+		}
+		families = families[n:]
+	}
+	return nil
+}
+
+// checkFamily runs after Create stored a session of family under ref: if
+// the family, or one it extends, has been revoked, the session is deleted
+// again and the result is ErrFamilyRevoked. A tombstone that cannot be
+// read is an error too, and the session is deleted as well: nothing that
+// may descend from a revoked sign-in is kept. (A Create that fails hands
+// out no token, so a session whose deletion fails too is unreachable.)
+func (r *Redis) checkFamily(ctx context.Context, family string, ref ref) error {
+	pipe := r.client.Pipeline() // the tombstones are in different slots
+	var exists []*redis.IntCmd
+	for _, f := range familyLevels(family) {
+		exists = append(exists, pipe.Exists(ctx, revokedKey(r.prefix, f)))
+	}
+	_, err := pipe.Exec(ctx)
+	revoked := false
+	for _, e := range exists {
+		revoked = revoked || e.Val() > 0
+	}
+	if err == nil && !revoked {
+		return nil
+	}
+	r.noteError(ctx, err)
+	_, _ = r.deleteRef(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("session: checking the family of session %s: %w", ref.handle, err)
+	}
+	return fmt.Errorf("session: storing session %s: %w", ref.handle, ErrFamilyRevoked)
+}

@@ -1,0 +1,262 @@
+package sp
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/tfgate/tfgate/authz"
+)
+
+// Command-line sign-in: the authorization endpoint of RFC 6749 §4.1 for a
+// native app with a loopback redirect (RFC 8252 §7.3) and PKCE (RFC 7636).
+// `extauthz login` listens on a loopback port and opens
+//
+//	GET /saml/cli/authorize?redirect_uri=R&state=S&code_challenge=C&code_challenge_method=S256[&scope=...]
+//
+// in the browser. A browser with a session gets a 302 to R?code=CODE&state=S
+// at once; one without is sent through /saml/login and comes back here.
+// The code is good once, for 60 seconds, and only with C's verifier and
+// this R, at the token endpoint. R must be http on 127.0.0.1, [::1] or
+// localhost with a port; an R that is not, or a missing state, gets an
+// error page and never a redirect. Other mistakes go back to R as
+// ?error=...&error_description=...&state=S (§4.1.2.1). response_type, if
+// sent, must be "code"; client_id is accepted and ignored (the client is
+// public, and the loopback redirect and PKCE are what bind the code).
+
+// Limits of the authorize parameters, so that the whole request still
+// fits in a return_to.
+const (
+	maxRedirectURI = 512
+	maxState       = 512
+)
+
+// signInMarker is added to the authorize URL the browser returns to after
+// signing in: arriving with it and still no session means the session
+// cookie was not kept, and another round trip to the IdP would loop.
+const signInMarker = "tfgate_signin"
+
+// cliParams are the authorize parameters, each allowed at most once.
+var cliParams = []string{
+	"redirect_uri", "state", "code_challenge", "code_challenge_method", "scope", "response_type", "client_id", signInMarker,
+}
+
+// cliRequest is a parsed authorize request.
+type cliRequest struct {
+	q           url.Values
+	redirectURI string
+	state       string
+	scope       []string
+}
+
+// handleCLIAuthorize issues an authorization code to a signed-in browser.
+func (h *Handler) handleCLIAuthorize(w http.ResponseWriter, r *http.Request) {
+	if h.tokens == nil {
+		h.fail(w, r, errTokensOff)
+		return
+	}
+	req, err := parseCLIRequest(r.URL.RawQuery)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if oe := req.check(); oe != nil {
+		h.cliError(w, req, oe)
+		return
+	}
+	token, s, err := h.browserSession(r)
+	switch {
+	case errors.Is(err, authz.ErrNoSession) && req.q.Has(signInMarker):
+		h.fail(w, r, errSessionNotKept)
+		return
+	case errors.Is(err, authz.ErrNoSession):
+		h.signInFirst(w, r, req)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	scope, err := narrowScope(s.Scope, req.scope)
+	if err != nil {
+		var oe *oauthError
+		errors.As(err, &oe)
+		h.cliError(w, req, oe)
+		return
+	}
+	code, err := h.tokens.issueCode(r.Context(), token, s, scope, req.q.Get("code_challenge"), req.redirectURI)
+	switch {
+	case errors.Is(err, authz.ErrNoSession): // signed out meanwhile
+		h.signInFirst(w, r, req)
+		return
+	case err != nil:
+		h.cfg.Logger.Error("saml: issuing an authorization code", "session", authz.SessionHandle(token), "err", err)
+		h.cliError(w, req, &oauthError{code: errUnavailableCode, desc: "sign-in is temporarily unavailable; try again shortly"})
+		return
+	}
+	h.cfg.Logger.Info("saml: authorization code issued", "session", authz.SessionHandle(token), "scoped", len(scope) > 0)
+	redirect(w, withQuery(req.redirectURI, url.Values{"code": {code}, "state": {req.state}}), http.StatusFound)
+}
+
+// parseCLIRequest reads the parameters that decide whether the client can
+// be answered at all: a loopback redirect_uri and a state. Failing them,
+// or repeating any parameter, is an error page.
+func parseCLIRequest(raw string) (cliRequest, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return cliRequest{}, fmt.Errorf("%w: unreadable query", errBadCLIRequest)
+	}
+	for _, p := range cliParams {
+		if len(q[p]) > 1 {
+			return cliRequest{}, fmt.Errorf("%w: a parameter appears more than once", errBadCLIRequest)
+		}
+	}
+	req := cliRequest{q: q, redirectURI: q.Get("redirect_uri"), state: q.Get("state")}
+	if !isLoopbackRedirect(req.redirectURI) {
+		return cliRequest{}, errBadRedirectURI
+	}
+	if !isState(req.state) {
+		return cliRequest{}, fmt.Errorf("%w: state is missing or malformed", errBadCLIRequest)
+	}
+	return req, nil
+}
+
+// check validates the parameters whose errors go back to the client.
+func (req *cliRequest) check() *oauthError {
+	if rt := req.q.Get("response_type"); req.q.Has("response_type") && rt != "code" {
+		return oauthErr("unsupported_response_type", "response_type must be code")
+	}
+	if req.q.Get("code_challenge_method") != "S256" {
+		return oauthErr(errInvalidRequest, "code_challenge_method must be S256 (plain is not accepted)")
+	}
+	if c := req.q.Get("code_challenge"); len(c) < 43 || len(c) > 128 || !isBase64URL(c) {
+		return oauthErr(errInvalidRequest, "code_challenge must be 43 to 128 base64url characters (the S256 of a code_verifier)")
+	}
+	scope, err := parseScope(req.q.Get("scope"))
+	if err != nil {
+		var oe *oauthError
+		errors.As(err, &oe)
+		return oe
+	}
+	req.scope = scope
+	return nil
+}
+
+// browserSession returns the session of the browser's cookie, an error
+// wrapping authz.ErrNoSession when there is none, or another error to
+// show.
+func (h *Handler) browserSession(r *http.Request) (string, authz.Session, error) {
+	cred, err := authz.ExtractCredential(r.Header, h.cfg.CookieName)
+	if err != nil {
+		return "", authz.Session{}, fmt.Errorf("%w: %v", errBadForm, err)
+	}
+	if cred.Kind != authz.AuthCookie {
+		return "", authz.Session{}, authz.ErrNoSession
+	}
+	s, err := h.cfg.Sessions.Lookup(r.Context(), cred.Token)
+	switch {
+	case errors.Is(err, authz.ErrNoSession):
+		return "", authz.Session{}, err
+	case err != nil:
+		return "", authz.Session{}, fmt.Errorf("%w: looking up the session: %w", errUnavailable, err)
+	case !h.cfg.Now().Before(s.ExpiresAt):
+		return "", authz.Session{}, authz.ErrNoSession
+	}
+	return cred.Token, s, nil
+}
+
+// signInFirst sends the browser to sign in, and back here afterwards.
+func (h *Handler) signInFirst(w http.ResponseWriter, r *http.Request, req cliRequest) {
+	back := url.Values{}
+	for _, p := range cliParams {
+		if req.q.Has(p) {
+			back.Set(p, req.q.Get(p))
+		}
+	}
+	back.Set(signInMarker, "1")
+	ret := CLIAuthorizePath + "?" + back.Encode()
+	if _, ok := h.returnTo.check(ret); !ok {
+		h.fail(w, r, fmt.Errorf("%w: too long to return to after sign-in", errBadCLIRequest))
+		return
+	}
+	redirect(w, LoginPath+"?"+url.Values{"return_to": {ret}}.Encode(), http.StatusFound)
+}
+
+// cliError sends an error back to the client's redirect_uri.
+func (h *Handler) cliError(w http.ResponseWriter, req cliRequest, oe *oauthError) {
+	h.cfg.Logger.Info("saml: command-line sign-in refused", "error", oe.code)
+	redirect(w, withQuery(req.redirectURI, url.Values{
+		"error": {oe.code}, "error_description": {oe.desc}, "state": {req.state},
+	}), http.StatusFound)
+}
+
+// withQuery appends params to uri, keeping uri's own query as it is.
+func withQuery(uri string, params url.Values) string {
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	return uri + sep + params.Encode()
+}
+
+// isLoopbackRedirect reports whether s is a loopback redirect URI (RFC 8252
+// §7.3): http, host 127.0.0.1, [::1] or localhost, an explicit port (any:
+// the client picks a free one), no user info or fragment, and no query
+// parameter the answer would add.
+func isLoopbackRedirect(s string) bool {
+	if s == "" || len(s) > maxRedirectURI || hasControl(s) || strings.ContainsAny(s, "\\#") {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(s, "http://") {
+		return false
+	}
+	switch host := u.Hostname(); {
+	case host == "127.0.0.1", strings.EqualFold(host, "localhost"):
+	case host == "::1" && strings.HasPrefix(u.Host, "[::1]:"):
+	default:
+		return false
+	}
+	if port, err := strconv.Atoi(u.Port()); err != nil || port < 1 || port > 65535 || u.Port()[0] == '0' {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return false
+	}
+	for _, k := range []string{"code", "state", "error", "error_description", "error_uri"} {
+		if q.Has(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// isState reports whether s is a usable state: 1 to maxState visible ASCII
+// characters or spaces (RFC 6749 Appendix A.5).
+func isState(s string) bool {
+	if s == "" || len(s) > maxState {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isBase64URL reports whether s uses only the unpadded base64url alphabet.
+func isBase64URL(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
