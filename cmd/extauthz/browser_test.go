@@ -46,7 +46,13 @@ func artifactsDir(t *testing.T) string {
 
 // startDev runs `extauthz dev` on free loopback ports and returns the
 // front proxy's REST base URL.
-func startDev(t *testing.T) string {
+func startDev(t *testing.T) string { return startDevStack(t).rest }
+
+// devStack is where a test's `extauthz dev` listens: the front proxy's REST
+// base URL and its gRPC address.
+type devStack struct{ rest, grpc string }
+
+func startDevStack(t *testing.T) devStack {
 	t.Helper()
 	var l devListeners
 	if err := listenAll(map[*net.Listener]string{
@@ -69,7 +75,7 @@ func startDev(t *testing.T) string {
 			t.Error("extauthz dev did not stop")
 		}
 	})
-	return "http://" + l.rest.Addr().String()
+	return devStack{rest: "http://" + l.rest.Addr().String(), grpc: l.grpc.Addr().String()}
 }
 
 // TestBrowserSignIn drives headless Chromium through the whole sign-in of

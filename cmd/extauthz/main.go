@@ -31,6 +31,11 @@ Usage:
                                               revoke sessions at once on every replica
   extauthz sessions stats [--json]            count what the session store holds
                                               (sessions commands take the servers' --config FILE)
+  extauthz login --server URL [--no-browser] [--scope S]
+                                              sign in through the browser and store a token for programs
+  extauthz token [--server URL] [--scope S]   print a valid access token (renewed when needed), e.g.
+                                              curl -H "Authorization: Bearer $(extauthz token)" ...
+  extauthz logout [--server URL]              revoke and forget the stored tokens
   extauthz version                            print the version
 
 With no config file extauthz listens on :9191 (ext_authz gRPC) and :8080 (HTTP:
@@ -98,6 +103,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return devCmd(ctx, args[1:], stdout, stderr)
 	case "dev-idp":
 		return devIdPCmd(ctx, args[1:], stdout, stderr)
+	case "login":
+		return loginCmd(ctx, args[1:], stderr, defaultClientEnv())
+	case "token":
+		return tokenCmd(ctx, args[1:], stdout, stderr, defaultClientEnv())
+	case "logout":
+		return logoutCmd(ctx, args[1:], stderr, defaultClientEnv())
 	case "version", "--version":
 		fmt.Fprintf(stdout, "extauthz %s\n", version)
 		return nil

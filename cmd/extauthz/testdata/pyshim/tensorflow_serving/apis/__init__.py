@@ -1,0 +1,1 @@
+"""Test stand-in for tensorflow_serving.apis."""
