@@ -34,17 +34,21 @@ import (
 // over http, so without the __Host- prefix.
 const samlCookie = "tfgate"
 
-// samlStack is the product with browser sign-in: the Envoy emulator routes
-// /saml/ to tfgate's HTTP listener with ext_authz off (as envoy/envoy.yaml
-// does) and everything else, through ext_authz, to TF Serving. Sessions
-// are in a real Redis; the IdPs are the development IdP (the default) and
-// Debian's pysaml2 (?idp=pysaml2).
+// samlStack is the product with browser sign-in and the token endpoints,
+// as cmd/extauthz wires it: the Envoy emulator routes /saml/ and /token to
+// tfgate's HTTP listener with ext_authz off (as envoy/envoy.yaml does) and
+// everything else, through ext_authz, to TF Serving. The Check path looks
+// sessions up in a local cache (TTL one hour, so only Redis pub/sub
+// invalidations can make a revocation show) in front of a real Redis; the
+// IdPs are the development IdP (the default) and Debian's pysaml2
+// (?idp=pysaml2).
 type samlStack struct {
-	tfs  *tfservingtest.Server
-	base string // the emulated Envoy REST listener, as browsers see it
-	dev  *devidp.IdP
-	py   *pysaml2idp.IdP
-	logs *lockedBuffer
+	tfs   *tfservingtest.Server
+	base  string // the emulated Envoy REST listener, as browsers see it
+	dev   *devidp.IdP
+	py    *pysaml2idp.IdP
+	cache *session.Cached
+	logs  *lockedBuffer
 }
 
 func startSAMLStack(t *testing.T) *samlStack {
@@ -57,11 +61,16 @@ func startSAMLStack(t *testing.T) *samlStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.cache = session.NewCached(store, session.CacheConfig{TTL: time.Hour, Invalidations: store})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.cache.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	policy, err := rego.New(context.Background(), rego.Config{Dir: policyDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	authorizer, err := authz.New(authz.Config{Sessions: store, Policy: policy, CookieName: samlCookie})
+	authorizer, err := authz.New(authz.Config{Sessions: s.cache, Policy: policy, CookieName: samlCookie})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +89,7 @@ func startSAMLStack(t *testing.T) *samlStack {
 	_, restAddr := envoytest.Start(t, envoytest.Config{
 		Routes: []envoytest.Route{
 			{Prefix: "/saml/", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
+			{Prefix: "/token", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
 			{Prefix: "/", Upstream: s.tfs.RESTURL()},
 		},
 		Authz:   client,
@@ -98,7 +108,9 @@ func startSAMLStack(t *testing.T) *samlStack {
 	h := s.newSP(t, store, idpSet(t, devMD, s.py.Metadata()))
 
 	srv := &http.Server{
-		Handler:           envoy.NewHTTPHandler(envoy.HTTPConfig{Mount: map[string]http.Handler{"/saml/": h}}),
+		Handler: envoy.NewHTTPHandler(envoy.HTTPConfig{Mount: map[string]http.Handler{
+			"/saml/": h, sp.TokenPath: h.TokenHandler(), sp.RevokePath: h.TokenHandler(),
+		}}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	go func() { _ = srv.Serve(httpLn) }()
@@ -122,7 +134,7 @@ func (s *samlStack) newSP(t *testing.T, store *session.Redis, idps *samlverify.I
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: s.base, Verifier: v, IdPs: idps, IdPNames: map[string]string{"pysaml2": "http://pysaml2-idp.test/saml/idp"},
-		Sessions: store, Requests: store, CookieName: samlCookie, Insecure: true,
+		Sessions: store, Requests: store, Tokens: store, CookieName: samlCookie, Insecure: true,
 		Logger: slog.New(slog.NewTextHandler(s.logs, nil)),
 	})
 	if err != nil {

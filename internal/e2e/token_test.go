@@ -1,133 +1,26 @@
 package e2e
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/health"
-
-	"github.com/tfgate/tfgate/authz"
-	"github.com/tfgate/tfgate/authz/session"
-	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
 	"github.com/tfgate/tfgate/internal/pysaml2idp"
-	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
-	"github.com/tfgate/tfgate/rego"
-	"github.com/tfgate/tfgate/samlverify"
 	"github.com/tfgate/tfgate/samlverify/sp"
 )
 
-// tokenStack is the product with its token endpoint, as cmd/extauthz wires
-// it: the Envoy emulator routes /saml/ and /token to tfgate's HTTP
-// listener with ext_authz off, and TF Serving's paths through ext_authz,
-// whose Check path looks sessions up in a local cache (TTL one hour, so
-// only Redis pub/sub invalidations can make a revocation show) in front
-// of a real Redis.
-type tokenStack struct {
-	tfs   *tfservingtest.Server
-	base  string
-	dev   *devidp.IdP
-	py    *pysaml2idp.IdP
-	cache *session.Cached
-	logs  *lockedBuffer
-}
+// tokenStack is the SAML stack, which also serves the token endpoints and
+// puts a local session cache (TTL one hour, so only Redis pub/sub
+// invalidations can make a revocation show) in front of Redis.
+type tokenStack = samlStack
 
-func startTokenStack(t *testing.T) *tokenStack {
-	t.Helper()
-	if err := pysaml2idp.Available(); err != nil {
-		t.Fatal(err) // says: apt-get install -y python3-pysaml2 xmlsec1
-	}
-	s := &tokenStack{tfs: tfservingtest.Start(t), logs: &lockedBuffer{}}
-	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cache = session.NewCached(store, session.CacheConfig{TTL: time.Hour, Invalidations: store})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.cache.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	policy, err := rego.New(context.Background(), rego.Config{Dir: policyDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorizer, err := authz.New(authz.Config{Sessions: s.cache, Policy: policy, CookieName: samlCookie})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSrv, err := envoy.NewServer(envoy.Config{Checker: authorizer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := serveGRPC(t, envoy.NewGRPCServer(checkSrv, health.NewServer()))
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tfgate := &url.URL{Scheme: "http", Host: httpLn.Addr().String()}
-	_, restAddr := envoytest.Start(t, envoytest.Config{
-		Routes: []envoytest.Route{
-			{Prefix: "/saml/", Upstream: tfgate, DisableAuthz: true},
-			{Prefix: "/token", Upstream: tfgate, DisableAuthz: true},
-			{Prefix: "/", Upstream: s.tfs.RESTURL()},
-		},
-		Authz: client, Timeout: 5 * time.Second,
-	})
-	s.base = "http://" + restAddr
-	s.dev = devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: s.base + sp.MetadataPath, ACSURLs: []string{s.base + sp.ACSPath}}}})
-	devMD, err := s.dev.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := s.newSP(t, store, idpSet(t, devMD))
-	s.py = pysaml2idp.New(t, pysaml2idp.Config{SPMetadata: first.Metadata()})
-	h := s.newSP(t, store, idpSet(t, devMD, s.py.Metadata()))
-	srv := &http.Server{
-		Handler: envoy.NewHTTPHandler(envoy.HTTPConfig{Mount: map[string]http.Handler{
-			"/saml/": h, sp.TokenPath: h.TokenHandler(), sp.RevokePath: h.TokenHandler(),
-		}}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	go func() { _ = srv.Serve(httpLn) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *tokenStack) newSP(t *testing.T, store *session.Redis, idps *samlverify.IdPSet) *sp.Handler {
-	t.Helper()
-	v, err := samlverify.New(samlverify.Config{
-		SPEntityID: s.base + sp.MetadataPath, ACSURL: s.base + sp.ACSPath,
-		Attributes: samlverify.AttributeMap{
-			Groups:      []string{"groups"},
-			Email:       []string{"email", "mail", "urn:oid:0.9.2342.19200300.100.1.3"},
-			DisplayName: []string{"displayName", "urn:oid:2.16.840.1.113730.3.1.241"},
-		},
-	}, idps, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := sp.New(sp.Config{
-		BaseURL: s.base, Verifier: v, IdPs: idps, IdPNames: map[string]string{},
-		Sessions: store, Requests: store, Tokens: store, CookieName: samlCookie, Insecure: true,
-		Logger: slog.New(slog.NewTextHandler(s.logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
+func startTokenStack(t *testing.T) *tokenStack { return startSAMLStack(t) }
 
 // tokens is a token endpoint answer.
 type tokens struct {
