@@ -161,7 +161,8 @@ func devLogin(t *testing.T, base, user string) string {
 
 // browserSignIn is a browser without JavaScript: it follows redirects
 // with a cookie jar, submits the development IdP's sign-in form for user
-// and the auto-submit form it answers with, and returns the last page,
+// and the auto-submit form it answers with, clicks Allow on the
+// confirmation page, and returns the last page,
 // which is the CLI's own on the loopback port.
 func browserSignIn(t *testing.T, authURL, user string) string {
 	t.Helper()
@@ -185,6 +186,20 @@ func browserSignIn(t *testing.T, authURL, user string) string {
 		form.Set("RelayState", rs)
 	}
 	resp, page = browse(t, c, http.MethodPost, formAction(t, resp, page), form)
+	// Back at the authorize endpoint, signed in: the confirmation page.
+	action, consent, ok := consentForm(page)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/saml/cli/authorize" || !ok || consent.Get("csrf") == "" {
+		t.Fatalf("expected the confirmation page, got %d at %s (via %v):\n%s", resp.StatusCode, resp.Request.URL.Redacted(), hops, page)
+	}
+	if !strings.Contains(page, "as "+user) {
+		t.Errorf("the confirmation page does not name %s:\n%s", user, page)
+	}
+	consent.Set("decision", "allow")
+	next, err := resp.Request.URL.Parse(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page = browse(t, c, http.MethodPost, next.String(), consent)
 	if resp.Request.URL.Hostname() != "127.0.0.1" || resp.Request.URL.Path != "/callback" || resp.StatusCode != http.StatusOK {
 		t.Fatalf("ended at %d %s (via %v):\n%s", resp.StatusCode, resp.Request.URL.Redacted(), hops, page)
 	}

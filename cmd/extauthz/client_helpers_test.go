@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"html"
+	"html/template"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +17,8 @@ import (
 )
 
 // fakeAuthServer is the server side of the CLI protocol, small enough to
-// read: authorize answers at once (the user is taken as signed in), codes
+// read: authorize shows a confirmation page whose Allow issues the code
+// (the user is taken as signed in), codes
 // are one-time and PKCE-bound, refresh tokens rotate. Unit tests use it;
 // the flow test runs the real server.
 type fakeAuthServer struct {
@@ -36,7 +41,8 @@ type fakeAuthServer struct {
 func newFakeAuthServer(t *testing.T) *fakeAuthServer {
 	f := &fakeAuthServer{t: t, expiresIn: 3600, codes: map[string]string{}, refresh: map[string]bool{}, access: map[string]string{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+authorizePath, f.authorize)
+	mux.HandleFunc("GET "+authorizePath, f.consentPage)
+	mux.HandleFunc("POST "+authorizePath, f.authorize)
 	mux.HandleFunc("POST "+tokenPath, f.token)
 	mux.HandleFunc("POST "+revokePath, f.revoke)
 	mux.HandleFunc("GET "+whoamiPath, f.whoami)
@@ -52,12 +58,26 @@ func (f *fakeAuthServer) next(prefix string) string {
 	return fmt.Sprintf("%s%d", prefix, f.n)
 }
 
+// authorizePage is the fake's confirmation page, as the real one's form:
+// the authorize parameters as hidden fields, Allow and Cancel.
+var authorizePage = template.Must(template.New("consent").Parse(`<!doctype html><title>Allow?</title>
+<form method="post" action="` + authorizePath + `">{{range $k, $v := .}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">{{end}}` +
+	`<button type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="cancel">Cancel</button></form>`))
+
+// consentPage answers GET authorize with the confirmation page: like the
+// real server, a GET never issues a code.
+func (f *fakeAuthServer) consentPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = authorizePage.Execute(w, r.URL.Query())
+}
+
 func (f *fakeAuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	q := r.URL.Query()
+	_ = r.ParseForm()
+	q := r.PostForm
 	ru, err := url.Parse(q.Get("redirect_uri"))
-	if err != nil || ru.Hostname() != "127.0.0.1" || q.Get("code_challenge_method") != "S256" {
+	if err != nil || ru.Hostname() != "127.0.0.1" || q.Get("code_challenge_method") != "S256" || q.Get("decision") != "allow" {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
@@ -191,11 +211,49 @@ func testEnv(t *testing.T, clk *testClock, follow func(string) error) clientEnv 
 	return env
 }
 
-// followAll is a browser that follows redirects and ignores the page.
+// followAll is a browser that follows redirects and clicks Allow on the
+// confirmation page.
 func followAll(u string) error {
 	resp, err := http.Get(u)
 	if err != nil {
 		return err
 	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	action, form, ok := consentForm(string(page))
+	if !ok {
+		return nil // not the confirmation page: the CLI's own, say
+	}
+	target, err := resp.Request.URL.Parse(action)
+	if err != nil {
+		return err
+	}
+	form.Set("decision", "allow")
+	resp, err = http.PostForm(target.String(), form)
+	if err != nil {
+		return err
+	}
 	return resp.Body.Close()
+}
+
+var (
+	consentActionRE = regexp.MustCompile(`<form[^>]* action="([^"]+)"`)
+	consentInputRE  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
+
+// consentForm returns the action and hidden fields of page's form with
+// an Allow button, and whether there is one.
+func consentForm(page string) (string, url.Values, bool) {
+	m := consentActionRE.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, `name="decision" value="allow"`) {
+		return "", nil, false
+	}
+	form := url.Values{}
+	for _, in := range consentInputRE.FindAllStringSubmatch(page, -1) {
+		form.Add(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
+	}
+	return html.UnescapeString(m[1]), form, true
 }

@@ -163,7 +163,8 @@ func sessionStats(ctx context.Context, store *session.Redis, asJSON bool, stdout
 		n    int
 	}{
 		{"sessions", st.Sessions}, {"session_handles", st.Handles}, {"subject_indexes", st.Subjects},
-		{"group_indexes", st.Groups}, {"pending_logins", st.Requests}, {"replay_cache", st.Replays},
+		{"group_indexes", st.Groups}, {"family_indexes", st.Families}, {"revoked_families", st.Revoked},
+		{"pending_logins", st.Requests}, {"replay_cache", st.Replays},
 		{"other_keys", st.Other}, {"cache_subscribers", st.Subscribers}, {"redis_masters", st.Masters},
 	}
 	if asJSON {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -205,6 +206,24 @@ func testSessionsStats(t *testing.T, file string) {
 	code, out := extauthz(t, "sessions", "stats", "--config", file)
 	if code != 0 || !strings.Contains(out, "sessions") || !strings.Contains(out, "cache_subscribers  2") {
 		t.Errorf("sessions stats: exit %d, output:\n%s\nwant two subscribers (the replicas)", code, out)
+	}
+	for _, want := range []string{"family_indexes", "revoked_families"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sessions stats: output:\n%s\nwant a %s line", out, want)
+		}
+	}
+	code, out = extauthz(t, "sessions", "stats", "--json", "--config", file)
+	var m map[string]int
+	if code != 0 || json.Unmarshal([]byte(out), &m) != nil {
+		t.Fatalf("sessions stats --json: exit %d, output:\n%s\nwant a JSON object", code, out)
+	}
+	for _, want := range []string{"sessions", "family_indexes", "revoked_families", "cache_subscribers"} {
+		if _, ok := m[want]; !ok {
+			t.Errorf("sessions stats --json: %v has no %q", m, want)
+		}
+	}
+	if m["cache_subscribers"] != 2 {
+		t.Errorf("sessions stats --json: cache_subscribers = %d, want 2", m["cache_subscribers"])
 	}
 }
 

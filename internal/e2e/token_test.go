@@ -236,7 +236,20 @@ func TestTokens(t *testing.T) {
 		if !strings.HasPrefix(back, s.base+sp.CLIAuthorizePath+"?") {
 			t.Fatalf("after sign-in the browser went to %q", back)
 		}
-		cb, err := url.Parse(hop(t, mustNavigate(t, b, back), http.StatusFound))
+		// Signed in, the authorize endpoint asks for confirmation; a GET
+		// never issues a code.
+		resp, page = b.navigate(back)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Fatalf("authorize after sign-in: %d %q, want the confirmation page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		action, fields = form(t, page)
+		fields.Set("decision", "allow")
+		u, _ = resp.Request.URL.Parse(action)
+		req, _ := http.NewRequest("POST", u.String(), strings.NewReader(fields.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", s.base)
+		resp, _ = b.do(req)
+		cb, err := url.Parse(hop(t, resp, http.StatusFound))
 		if err != nil || cb.Host != "127.0.0.1:53682" || cb.Query().Get("state") != "xyz" || cb.Query().Get("code") == "" {
 			t.Fatalf("authorize redirected to %v", cb)
 		}
@@ -247,7 +260,7 @@ func TestTokens(t *testing.T) {
 		// Signing out of the browser session revokes the program's token.
 		_, page = b.navigate(s.base + sp.LogoutPath)
 		_, fields = form(t, page)
-		req, _ := http.NewRequest("POST", s.base+sp.LogoutPath, strings.NewReader(fields.Encode()))
+		req, _ = http.NewRequest("POST", s.base+sp.LogoutPath, strings.NewReader(fields.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", s.base)
 		resp, _ = b.do(req)

@@ -1,6 +1,10 @@
 package sp
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,8 +21,14 @@ import (
 //
 //	GET /saml/cli/authorize?redirect_uri=R&state=S&code_challenge=C&code_challenge_method=S256[&scope=...]
 //
-// in the browser. A browser with a session gets a 302 to R?code=CODE&state=S
-// at once; one without is sent through /saml/login and comes back here.
+// in the browser. A browser with a session gets a confirmation page naming
+// the user, the scope and R; its Allow button posts the parameters back to
+// POST /saml/cli/authorize with a form token bound to the session and to
+// them, which answers with a 302 to R?code=CODE&state=S (Cancel: to
+// R?error=access_denied&state=S). A GET never issues a code, so a local
+// program that opens the browser at its own R gets nothing without the
+// user's click. A browser without a session is sent through /saml/login
+// and comes back here, to the same page.
 // The code is good once, for 60 seconds, and only with C's verifier and
 // this R, at the token endpoint. R must be http on 127.0.0.1, [::1] or
 // localhost with a port; an R that is not, or a missing state, gets an
@@ -52,7 +62,12 @@ type cliRequest struct {
 	scope       []string
 }
 
-// handleCLIAuthorize issues an authorization code to a signed-in browser.
+// maxConsentForm caps the confirmation form's body.
+const maxConsentForm = 8 << 10
+
+// handleCLIAuthorize asks a signed-in browser's user to confirm a
+// command-line sign-in (see handleCLIConsent), and sends one without a
+// session to sign in first.
 func (h *Handler) handleCLIAuthorize(w http.ResponseWriter, r *http.Request) {
 	if h.tokens == nil {
 		h.fail(w, r, errTokensOff)
@@ -77,6 +92,78 @@ func (h *Handler) handleCLIAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.fail(w, r, err)
+		return
+	}
+	scope, err := narrowScope(s.Scope, req.scope)
+	if err != nil {
+		var oe *oauthError
+		errors.As(err, &oe)
+		h.cliError(w, req, oe)
+		return
+	}
+	h.render(w, http.StatusOK, "cliconsent", page{
+		Title: "Allow command-line sign-in?", Message: consentMessage(s, scope, req.redirectURI),
+		CSRF: consentToken(token, req.q), Fields: consentFields(req.q),
+	})
+}
+
+// handleCLIConsent answers the confirmation page's form: Allow issues the
+// code, Cancel sends access_denied back. The form must come from this
+// site's page: a browser's cross-site or same-site mark, or a foreign
+// Origin, is refused, and so is a form token that is not the one the page
+// showed this session for these very parameters.
+func (h *Handler) handleCLIConsent(w http.ResponseWriter, r *http.Request) {
+	if h.tokens == nil {
+		h.fail(w, r, errTokensOff)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, fmt.Errorf("%w: %v", errBadForm, err))
+		return
+	}
+	form := url.Values{}
+	for _, p := range cliParams {
+		if vs, ok := r.PostForm[p]; ok && p != signInMarker {
+			form[p] = vs
+		}
+	}
+	req, err := parseCLIRequest(form.Encode())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin"); site == "cross-site" || site == "same-site" ||
+		(origin != "" && origin != "null" && origin != h.origin) {
+		h.fail(w, r, errCLICSRF)
+		return
+	}
+	token, s, err := h.browserSession(r)
+	switch {
+	case errors.Is(err, authz.ErrNoSession):
+		h.signInFirst(w, r, req)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	got := r.PostForm.Get("csrf")
+	if len(r.PostForm["csrf"]) != 1 || subtle.ConstantTimeCompare([]byte(got), []byte(consentToken(token, req.q))) != 1 {
+		h.fail(w, r, errCLICSRF)
+		return
+	}
+	if oe := req.check(); oe != nil {
+		h.cliError(w, req, oe)
+		return
+	}
+	switch r.PostForm.Get("decision") {
+	case "allow":
+	case "cancel":
+		h.cfg.Logger.Info("saml: command-line sign-in cancelled", "session", authz.SessionHandle(token))
+		redirect(w, withQuery(req.redirectURI, url.Values{"error": {"access_denied"}, "state": {req.state}}), http.StatusFound)
+		return
+	default:
+		h.fail(w, r, fmt.Errorf("%w: no decision", errBadCLIRequest))
 		return
 	}
 	scope, err := narrowScope(s.Scope, req.scope)
@@ -182,6 +269,51 @@ func (h *Handler) signInFirst(w http.ResponseWriter, r *http.Request, req cliReq
 		return
 	}
 	redirect(w, LoginPath+"?"+url.Values{"return_to": {ret}}.Encode(), http.StatusFound)
+}
+
+// consentMessage is the confirmation page's question.
+func consentMessage(s authz.Session, scope []string, redirectURI string) string {
+	user := s.Subject
+	switch {
+	case s.Email != "":
+		user = s.Email
+	case s.Name != "":
+		user = s.Name
+	}
+	what := "everything your groups allow"
+	if len(scope) > 0 {
+		what = strings.Join(scope, " ")
+	}
+	to := redirectURI
+	if u, err := url.Parse(redirectURI); err == nil {
+		to = u.Scheme + "://" + u.Host
+	}
+	return fmt.Sprintf("Sign in extauthz on this computer as %s? It will get a token for %s, sent to %s.", user, what, to)
+}
+
+// consentFields are the authorize parameters the confirmation form posts
+// back, in a fixed order.
+func consentFields(q url.Values) []formField {
+	var fs []formField
+	for _, p := range cliParams {
+		if p != signInMarker && q.Has(p) {
+			fs = append(fs, formField{Name: p, Value: q.Get(p)})
+		}
+	}
+	return fs
+}
+
+// consentToken is the confirmation form's token: an HMAC-SHA256, keyed by
+// the session token, of the authorize parameters the form carries. Only a
+// page that saw the session cookie's value can know it, it is good for
+// these parameters only, and it reveals nothing about the token.
+func consentToken(token string, q url.Values) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("tfgate cli consent\x00"))
+	for _, f := range consentFields(q) {
+		m.Write([]byte(url.QueryEscape(f.Name) + "=" + url.QueryEscape(f.Value) + "&"))
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
 }
 
 // cliError sends an error back to the client's redirect_uri.

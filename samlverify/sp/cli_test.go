@@ -195,3 +195,132 @@ func TestCLIAuthorizeUnavailable(t *testing.T) {
 		t.Errorf("session lookup failing: %d", rec.Code)
 	}
 }
+
+// TestCLIAuthorizeConsent: a signed-in browser gets a confirmation page,
+// never a code, from the GET; only the page's own form, posted from this
+// site with its token, gets one.
+func TestCLIAuthorizeConsent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, cookie := e.signIn(t, "")
+	sameOrigin := map[string]string{"Origin": testBaseURL, "Sec-Fetch-Site": "same-origin"}
+
+	t.Run("GET shows the page and issues nothing", func(t *testing.T) {
+		for name, q := range map[string]url.Values{
+			"all groups allow": authorizeQuery(),
+			"scoped":           authorizeQuery(func(q url.Values) { q.Set("scope", "model:resnet") }),
+		} {
+			rec := e.authorizeGet(cookie, q)
+			body := rec.Body.String()
+			if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" || strings.Contains(body, "code=") {
+				t.Fatalf("%s: GET answered %d %q:\n%s", name, rec.Code, rec.Header().Get("Location"), body)
+			}
+			mustEqual(t, "CSP", rec.Header().Get("Content-Security-Policy"), pageCSP)
+			mustEqual(t, "X-Frame-Options", rec.Header().Get("X-Frame-Options"), "DENY")
+			want := "everything your groups allow"
+			if q.Has("scope") {
+				want = "model:resnet"
+			}
+			for _, s := range []string{"alice@example.test", want, "http://127.0.0.1:53682", `action="` + CLIAuthorizePath + `"`, `value="allow"`, `value="cancel"`} {
+				if !strings.Contains(body, s) {
+					t.Errorf("%s: the page lacks %q:\n%s", name, s, body)
+				}
+			}
+			form := consentForm(body)
+			if form.Get("csrf") == "" || form.Get("redirect_uri") != cliRedirect || form.Get("code_challenge") != testChallenge || form.Get("scope") != q.Get("scope") {
+				t.Errorf("%s: form %v", name, form)
+			}
+		}
+		if e.store.count() != 1 || strings.Contains(e.logs.String(), "authorization code issued") {
+			t.Errorf("GETs issued a code: %d sessions, log:\n%s", e.store.count(), e.logs)
+		}
+	})
+
+	page := func(t *testing.T, q url.Values) url.Values {
+		t.Helper()
+		rec := e.authorizeGet(cookie, q)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET: %d", rec.Code)
+		}
+		return consentForm(rec.Body.String())
+	}
+
+	t.Run("Allow", func(t *testing.T) {
+		form := page(t, authorizeQuery())
+		form.Set("decision", "allow")
+		rec := e.consent(cookie, form, sameOrigin)
+		loc, _ := url.Parse(rec.Header().Get("Location"))
+		if rec.Code != http.StatusFound || !strings.HasPrefix(loc.String(), cliRedirect+"?") || loc.Query().Get("code") == "" || loc.Query().Get("state") != "st-1" {
+			t.Fatalf("Allow: %d %q", rec.Code, loc)
+		}
+		tokensOf(t, e.exchange(loc.Query().Get("code"), testVerifier, cliRedirect))
+	})
+
+	t.Run("Cancel", func(t *testing.T) {
+		form := page(t, authorizeQuery())
+		form.Set("decision", "cancel")
+		rec := e.consent(cookie, form, sameOrigin)
+		loc, _ := url.Parse(rec.Header().Get("Location"))
+		q := loc.Query()
+		if rec.Code != http.StatusFound || !strings.HasPrefix(loc.String(), cliRedirect+"?") || q.Get("error") != "access_denied" || q.Get("state") != "st-1" || q.Has("code") {
+			t.Fatalf("Cancel: %d %q", rec.Code, loc)
+		}
+	})
+
+	t.Run("Origin null is no proof but no refusal", func(t *testing.T) {
+		// Browsers send Origin: null on a form POST from a no-referrer page.
+		form := page(t, authorizeQuery())
+		form.Set("decision", "allow")
+		if rec := e.consent(cookie, form, map[string]string{"Origin": "null"}); rec.Code != http.StatusFound || !strings.Contains(rec.Header().Get("Location"), "code=") {
+			t.Fatalf("Origin null: %d %q", rec.Code, rec.Header().Get("Location"))
+		}
+	})
+
+	_, other := e.signIn(t, "")
+	refused := map[string]struct {
+		form    func(url.Values)
+		headers map[string]string
+		cookie  *http.Cookie
+	}{
+		"no token":                      {func(f url.Values) { f.Del("csrf") }, sameOrigin, cookie},
+		"empty token":                   {func(f url.Values) { f.Set("csrf", "") }, sameOrigin, cookie},
+		"wrong token":                   {func(f url.Values) { f.Set("csrf", csrfToken(cookie.Value)) }, sameOrigin, cookie},
+		"two tokens":                    {func(f url.Values) { f.Add("csrf", "x") }, sameOrigin, cookie},
+		"other redirect_uri":            {func(f url.Values) { f.Set("redirect_uri", "http://127.0.0.1:4444/callback") }, sameOrigin, cookie},
+		"other challenge":               {func(f url.Values) { f.Set("code_challenge", strings.Repeat("A", 43)) }, sameOrigin, cookie},
+		"added scope":                   {func(f url.Values) { f.Set("scope", "model:resnet") }, sameOrigin, cookie},
+		"other session":                 {func(url.Values) {}, sameOrigin, other},
+		"cross-site":                    {func(url.Values) {}, map[string]string{"Sec-Fetch-Site": "cross-site"}, cookie},
+		"same-site":                     {func(url.Values) {}, map[string]string{"Sec-Fetch-Site": "same-site"}, cookie},
+		"foreign Origin":                {func(url.Values) {}, map[string]string{"Origin": "https://evil.example"}, cookie},
+		"cross-site and foreign Origin": {func(url.Values) {}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, cookie},
+	}
+	for name, tc := range refused {
+		t.Run("refused: "+name, func(t *testing.T) {
+			form := page(t, authorizeQuery())
+			form.Set("decision", "allow")
+			tc.form(form)
+			rec := e.consent(tc.cookie, form, tc.headers)
+			if rec.Code != http.StatusForbidden || rec.Header().Get("Location") != "" || !strings.Contains(rec.Body.String(), "Command-line sign-in refused") {
+				t.Fatalf("%d %q:\n%s", rec.Code, rec.Header().Get("Location"), rec.Body)
+			}
+		})
+	}
+
+	t.Run("no decision", func(t *testing.T) {
+		rec := e.consent(cookie, page(t, authorizeQuery()), sameOrigin)
+		if rec.Code != http.StatusBadRequest || rec.Header().Get("Location") != "" {
+			t.Fatalf("%d %q", rec.Code, rec.Header().Get("Location"))
+		}
+	})
+
+	t.Run("no session", func(t *testing.T) {
+		form := page(t, authorizeQuery())
+		form.Set("decision", "allow")
+		rec := e.consent(nil, form, sameOrigin)
+		loc, _ := url.Parse(rec.Header().Get("Location"))
+		if rec.Code != http.StatusFound || loc.Path != LoginPath {
+			t.Fatalf("%d %q, want to sign in first", rec.Code, loc)
+		}
+	})
+}

@@ -8,7 +8,8 @@
 //	GET  /saml/logout                         a confirmation page (or "signed out")
 //	POST /saml/logout                         end the session, then the IdP's single logout
 //	GET  /saml/whoami                         the caller's session as JSON (cookie or bearer)
-//	GET  /saml/cli/authorize                  an authorization code for a command-line client (cli.go)
+//	GET  /saml/cli/authorize                  confirm a command-line client's sign-in (cli.go)
+//	POST /saml/cli/authorize                  the confirmation: an authorization code for it (cli.go)
 //
 // and Handler.TokenHandler serves the token endpoint, POST /token and POST
 // /token/revoke (token.go), for programs.

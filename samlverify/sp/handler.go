@@ -47,6 +47,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST "+LogoutPath, h.handleLogout)
 	h.mux.HandleFunc("GET "+WhoamiPath, h.handleWhoami)
 	h.mux.HandleFunc("GET "+CLIAuthorizePath, h.handleCLIAuthorize)
+	h.mux.HandleFunc("POST "+CLIAuthorizePath, h.handleCLIConsent)
 	if cfg.Tokens != nil {
 		h.tokens = &tokenEndpoint{cfg: cfg, store: cfg.Tokens, tokenURL: cfg.BaseURL + TokenPath}
 	}

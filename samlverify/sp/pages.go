@@ -16,16 +16,23 @@ type page struct {
 	// Retry offers a "sign in again" link to RetryURL.
 	Retry    bool
 	RetryURL string
-	// CSRF is the logout form's token.
+	// CSRF is the logout or confirmation form's token.
 	CSRF string
+	// Fields are the hidden fields of the command-line sign-in's
+	// confirmation form.
+	Fields []formField
 }
+
+// formField is one hidden form field.
+type formField struct{ Name, Value string }
 
 // pageCSS is the only style of every page. The CSP allows exactly this
 // text by its hash, so pages need no per-response nonce.
 const pageCSS = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}` +
 	`main{max-width:34rem;margin:4rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002}` +
 	`h1{font-size:1.4rem;margin-top:0}.ref{color:#5b6475;font-size:.9rem}code{font-size:.95em}` +
-	`button{font:inherit;padding:.5rem 1.2rem;border:0;border-radius:6px;background:#2457c5;color:#fff;cursor:pointer}`
+	`button{font:inherit;padding:.5rem 1.2rem;border:0;border-radius:6px;background:#2457c5;color:#fff;cursor:pointer}` +
+	`button.secondary{background:#e4e7ec;color:#1d2330;margin-left:.5rem}`
 
 // pageTemplates holds every page; "top" and "bottom" frame them.
 var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
@@ -43,6 +50,10 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 {{end}}{{template "bottom"}}{{end}}
 {{define "logout"}}{{template "top" .}}<p>{{.Message}}</p>
 <form method="post" action="` + LogoutPath + `"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form>
+{{template "bottom"}}{{end}}
+{{define "cliconsent"}}{{template "top" .}}<p>{{.Message}}</p>
+<p>Allow it only if you just ran <code>extauthz login</code> on this computer.</p>
+<form method="post" action="` + CLIAuthorizePath + `">{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">{{end}}<input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="cancel" class="secondary">Cancel</button></form>
 {{template "bottom"}}{{end}}
 {{define "signedout"}}{{template "top" .}}<p>{{.Message}}</p>
 <p><a href="/">Continue</a> · <a href="` + LoginPath + `">Sign in again</a></p>

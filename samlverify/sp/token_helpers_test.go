@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,13 +34,48 @@ func authorizeQuery(mods ...func(url.Values)) url.Values {
 	return q
 }
 
-// authorize runs GET /saml/cli/authorize?q with the session cookie c.
+// authorize runs GET /saml/cli/authorize?q with the session cookie c and,
+// when it answers with the confirmation page, clicks Allow on it.
 func (e *env) authorize(c *http.Cookie, q url.Values) *httptest.ResponseRecorder {
+	rec := e.authorizeGet(c, q)
+	if rec.Code != http.StatusOK {
+		return rec
+	}
+	form := consentForm(rec.Body.String())
+	form.Set("decision", "allow")
+	return e.consent(c, form, map[string]string{"Origin": testBaseURL, "Sec-Fetch-Site": "same-origin"})
+}
+
+// authorizeGet runs GET /saml/cli/authorize?q with the session cookie c.
+func (e *env) authorizeGet(c *http.Cookie, q url.Values) *httptest.ResponseRecorder {
 	req := httptest.NewRequest("GET", CLIAuthorizePath+"?"+q.Encode(), nil)
 	if c != nil {
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
 	return e.do(req)
+}
+
+// consent runs POST /saml/cli/authorize with form, the session cookie c
+// and headers.
+func (e *env) consent(c *http.Cookie, form url.Values, headers map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", CLIAuthorizePath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if c != nil {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	return e.do(req)
+}
+
+// consentForm returns the hidden fields of the confirmation page's form.
+func consentForm(page string) url.Values {
+	form := url.Values{}
+	for _, m := range inputRE.FindAllStringSubmatch(page, -1) {
+		form.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return form
 }
 
 // code runs authorize for the browser with cookie c and returns the code

@@ -15,6 +15,7 @@ type whoami struct {
 	Email     string    `json:"email"`
 	Name      string    `json:"name"`
 	Groups    []string  `json:"groups"`
+	Scope     []string  `json:"scope,omitempty"`
 	IdP       string    `json:"idp"`
 	Auth      string    `json:"auth"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -53,7 +54,7 @@ func (h *Handler) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		groups = []string{}
 	}
 	writeJSON(w, http.StatusOK, whoami{
-		Subject: s.Subject, Email: s.Email, Name: s.Name, Groups: groups, IdP: s.IdP,
+		Subject: s.Subject, Email: s.Email, Name: s.Name, Groups: groups, Scope: s.Scope, IdP: s.IdP,
 		Auth: cred.Kind, ExpiresAt: s.ExpiresAt.UTC(), Session: authz.SessionHandle(cred.Token),
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,22 @@ func TestWhoami(t *testing.T) {
 			}
 		})
 	}
+	t.Run("scoped token", func(t *testing.T) {
+		tj := e.cliLogin(t, c, authorizeQuery(func(q url.Values) { q.Set("scope", "model:resnet model:bert:predict") }))
+		req := httptest.NewRequest("GET", WhoamiPath, nil)
+		req.Header.Set("Authorization", "Bearer "+tj.AccessToken)
+		rec := e.do(req)
+		mustEqual(t, "status", rec.Code, 200)
+		var got struct {
+			Scope []string `json:"scope"`
+			Auth  string   `json:"auth"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "scope", strings.Join(got.Scope, " "), "model:resnet model:bert:predict")
+		mustEqual(t, "auth", got.Auth, "bearer")
+	})
 	t.Run("expired", func(t *testing.T) {
 		e.fake.Advance(8 * time.Hour)
 		req := httptest.NewRequest("GET", WhoamiPath, nil)
