@@ -134,6 +134,24 @@ func TestBrowserSignIn(t *testing.T) {
 	if err == nil {
 		whoami, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 	}
+	// Sign out from tfgate's own page, as a user would: the form POST must
+	// pass the logout CSRF checks in a real browser, then whoami is 401.
+	var afterLogout string
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Navigate(base+"/saml/logout"), chromedp.WaitVisible(chromedp.CSS(`form button[type="submit"]`)))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
+	}
+	if err == nil {
+		err = waitForPage(ctx, `!document.location.pathname.startsWith("/saml/logout") || document.body.innerText.includes("signed out") || document.body.innerText.includes("Signed out")`)
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Navigate(base+"/saml/whoami"))
+	}
+	if err == nil {
+		afterLogout, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	}
 	dir := artifactsDir(t)
 	for name, img := range map[string][]byte{"signin.png": signIn, "final.png": final} {
 		if len(img) > 0 {
@@ -153,6 +171,9 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 	if !strings.Contains(whoami, `"alice"`) || !strings.Contains(whoami, "ml-engineers") {
 		t.Errorf("whoami after sign-in: %s", whoami)
+	}
+	if strings.Contains(afterLogout, `"alice"`) {
+		t.Errorf("still signed in after signing out in the browser: %s", afterLogout)
 	}
 	t.Logf("screenshots: %s/signin.png, %s/final.png", dir, dir)
 }
