@@ -78,13 +78,10 @@ func startDevStack(t *testing.T) devStack {
 	return devStack{rest: "http://" + l.rest.Addr().String(), grpc: l.grpc.Addr().String()}
 }
 
-// TestBrowserSignIn drives headless Chromium through the whole sign-in of
-// `extauthz dev`: an anonymous request for a model, the redirect to the
-// development IdP's page, a click on a demo user, the auto-submitted POST
-// to the ACS, the session cookie, and the original URL answered by TF
-// Serving. It saves screenshots of the sign-in page and the final page.
-func TestBrowserSignIn(t *testing.T) {
-	base := startDev(t)
+// newBrowser starts headless Chromium for one test, with the flags this
+// machine's closed network needs, and returns a tab context that times out.
+func newBrowser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.NoSandbox,
@@ -97,11 +94,20 @@ func TestBrowserSignIn(t *testing.T) {
 		chromedp.WindowSize(1024, 800),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(bctx, timeout)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// TestBrowserSignIn drives headless Chromium through the whole sign-in of
+// `extauthz dev`: an anonymous request for a model, the redirect to the
+// development IdP's page, a click on a demo user, the auto-submitted POST
+// to the ACS, the session cookie, and the original URL answered by TF
+// Serving. It saves screenshots of the sign-in page and the final page.
+func TestBrowserSignIn(t *testing.T) {
+	base := startDev(t)
+	ctx := newBrowser(t, 60*time.Second)
 
 	alice := chromedp.CSS(`button[name="user"][value="alice"]`)
 	var signIn, final []byte
@@ -191,5 +197,35 @@ func waitForPage(ctx context.Context, predicate string) error {
 			return fmt.Errorf("waiting for %s: %w (last error: %v)", predicate, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// TestBrowserCLILogin signs `extauthz login` in with headless Chromium as
+// the user's browser: the IdP page, the confirmation page's Allow button
+// (a real form POST, with the browser's own Origin and fetch metadata),
+// and the CLI's loopback page; then `extauthz token` gives a token.
+func TestBrowserCLILogin(t *testing.T) {
+	dev := startDevStack(t)
+	ctx := newBrowser(t, 60*time.Second)
+	dir := devLoginWith(t, dev.rest, func(authURL string) string {
+		alice := chromedp.CSS(`button[name="user"][value="alice"]`)
+		allow := chromedp.CSS(`button[name="decision"][value="allow"]`)
+		err := chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(alice), chromedp.Click(alice),
+			chromedp.WaitVisible(allow), chromedp.Click(allow))
+		if err == nil {
+			err = waitForPage(ctx, `document.body.innerText.includes("Signed in")`)
+		}
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	})
+	t.Setenv(configDirEnv, dir)
+	if token := strings.TrimSpace(runCLI(t, 0, "token", "--server", dev.rest)); !strings.HasPrefix(token, "tfg_") {
+		t.Errorf("extauthz token printed %q", token)
 	}
 }

@@ -123,6 +123,14 @@ func renewTogether(t *testing.T, store *tokenStore, server string, n int) string
 // returns, and signs in as user with a scripted browser.
 func devLogin(t *testing.T, base, user string) string {
 	t.Helper()
+	return devLoginWith(t, base, func(authURL string) string { return browserSignIn(t, authURL, user) })
+}
+
+// devLoginWith runs `extauthz login --no-browser` against base and hands
+// the URL it prints to signIn, which must sign in and return the last
+// page's text. It returns the config directory holding the tokens.
+func devLoginWith(t *testing.T, base string, signIn func(authURL string) string) string {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv(configDirEnv, dir)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -150,7 +158,7 @@ func devLogin(t *testing.T, base, user string) string {
 			stderr.WriteString(lines.Text() + "\n")
 		}
 	}()
-	if page := browserSignIn(t, authURL, user); !strings.Contains(page, "Signed in") {
+	if page := signIn(authURL); !strings.Contains(page, "Signed in") {
 		t.Errorf("the browser's last page:\n%s", page)
 	}
 	if code := <-done; code != 0 {
