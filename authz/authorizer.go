@@ -72,7 +72,6 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 		GRPC:        r.GRPC,
 		Body:        r.Body,
 		PartialBody: strings.EqualFold(r.Header.Get("X-Envoy-Auth-Partial-Body"), "true"),
-		Encoding:    r.Header.Get("Grpc-Encoding"),
 	})
 	if err != nil {
 		return d.deny(DenyBadRequest, "malformed request: "+err.Error()), nil

@@ -13,6 +13,4 @@ type Request struct {
 	Body []byte
 	// PartialBody is true when Envoy said x-envoy-auth-partial-body: true.
 	PartialBody bool
-	// Encoding is the grpc-encoding request header ("" or "identity" for none).
-	Encoding string
 }
