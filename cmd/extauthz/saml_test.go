@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -154,7 +152,7 @@ func TestServeSAML(t *testing.T) {
 	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
+	_, addr, _ := startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
 		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  token_lifetime: 10m\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
 	if addr != "127.0.0.1:"+port {
 		t.Fatalf("listening on %s", addr)
@@ -215,7 +213,7 @@ func TestServeSAML(t *testing.T) {
 
 // TestServeSAMLUnconfigured: without idps the SP says so with a 503.
 func TestServeSAMLUnconfigured(t *testing.T) {
-	addr := startServe(t, "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n")
+	_, addr, _ := startServe(t, "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n")
 	resp, err := http.Get("http://" + addr + "/saml/login?return_to=%2F")
 	if err != nil {
 		t.Fatal(err)
@@ -256,45 +254,6 @@ func TestServeSAMLBadMetadata(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut.String(), `saml.idps "corp"`) || !strings.Contains(errOut.String(), "bad.xml") {
 		t.Errorf("exit %d, stderr: %s", code, errOut.String())
 	}
-}
-
-// startServe runs serve with the config text until the test ends and
-// returns its HTTP address.
-func startServe(t *testing.T, config string) string {
-	t.Helper()
-	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	logR, logW := io.Pipe()
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, io.Discard, logW); logW.Close() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	var started struct{ HTTP string }
-	lines := bufio.NewScanner(logR)
-	var seen []string
-	for lines.Scan() {
-		seen = append(seen, lines.Text())
-		if strings.Contains(lines.Text(), "extauthz started") {
-			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	go io.Copy(io.Discard, logR)
-	if started.HTTP == "" {
-		t.Fatalf("no start line in the log:\n%s", strings.Join(seen, "\n"))
-	}
-	return started.HTTP
 }
 
 // freePort returns a loopback port that was free a moment ago.

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,34 +21,14 @@ func TestServeWithRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	file, _ := writeRedisConfig(t, "    addrs: [\""+srv.Addr+"\"]\n", "")
 	extra := "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: \"off\"\n"
-	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	text, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString(extra); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	grpcAddr, httpAddr, stop := startServe(t, string(text)+extra)
+	ctx := t.Context()
 
-	ctx, cancel := context.WithCancel(t.Context())
-	logR, logW := io.Pipe()
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", file}, io.Discard, logW); logW.Close() }()
-	var started struct{ GRPC, HTTP string }
-	lines := bufio.NewScanner(logR)
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "extauthz started") {
-			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	go io.Copy(io.Discard, logR)
-	if started.GRPC == "" {
-		t.Fatal("no start line in the log")
-	}
-	conn, err := grpc.NewClient(started.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +36,7 @@ func TestServeWithRedis(t *testing.T) {
 	hc := healthpb.NewHealthClient(conn)
 
 	state := func() (int, healthpb.HealthCheckResponse_ServingStatus) {
-		resp, err := http.Get("http://" + started.HTTP + "/readyz")
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,13 +60,7 @@ func TestServeWithRedis(t *testing.T) {
 	srv.Restart()
 	expect("ready again", http.StatusOK, healthpb.HealthCheckResponse_SERVING)
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,37 +24,16 @@ import (
 // with a config, and checks every listener answers; cancelling the context
 // (SIGTERM's path) stops it cleanly.
 func TestServe(t *testing.T) {
-	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(cfgFile, []byte("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	logR, logW := io.Pipe()
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, io.Discard, logW); logW.Close() }()
+	grpcAddr, httpAddr, stop := startServe(t, "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n")
+	ctx := t.Context()
 
-	var started struct{ GRPC, HTTP string }
-	lines := bufio.NewScanner(logR)
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "extauthz started") {
-			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	go io.Copy(io.Discard, logR)
-	if started.GRPC == "" {
-		t.Fatal("no start line in the log")
-	}
-
-	resp, err := http.Get("http://" + started.HTTP + "/healthz")
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
 
-	conn, err := grpc.NewClient(started.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +51,8 @@ func TestServe(t *testing.T) {
 		t.Fatalf("anonymous Check: %v %v", cr, err)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
 	}
 }
 
@@ -108,4 +82,53 @@ func TestRunUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServe runs `extauthz serve` with the config text, reads its JSON log
+// until the "extauthz started" line and returns the gRPC and HTTP addresses
+// it listens on. stop cancels serve and returns its exit code, failing the
+// test if it does not stop within 5s; it runs at cleanup if the test did not
+// call it.
+func startServe(t *testing.T, config string) (grpcAddr, httpAddr string, stop func() int) {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logR, logW := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgFile}, io.Discard, logW); logW.Close() }()
+	var once sync.Once
+	var code int
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+
+	var started struct{ GRPC, HTTP string }
+	lines := bufio.NewScanner(logR)
+	var seen []string
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		if strings.Contains(lines.Text(), "extauthz started") {
+			if err := json.Unmarshal(lines.Bytes(), &started); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	go io.Copy(io.Discard, logR)
+	if started.GRPC == "" || started.HTTP == "" {
+		t.Fatalf("no start line in the log:\n%s", strings.Join(seen, "\n"))
+	}
+	return started.GRPC, started.HTTP, stop
 }
