@@ -7,6 +7,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 
+	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
@@ -19,7 +20,7 @@ import (
 func BenchmarkCheckInProcess(b *testing.B) {
 	ctx := context.Background()
 	store := session.NewMemory(session.MemoryConfig{})
-	token, err := session.NewToken(nil)
+	token, err := authz.NewToken(nil)
 	if err != nil {
 		b.Fatal(err)
 	}

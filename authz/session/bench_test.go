@@ -43,7 +43,7 @@ func BenchmarkCachedLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := NewToken(nil)
+	tok, err := authz.NewToken(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func BenchmarkCachedLookup(b *testing.B) {
 // BenchmarkSeal measures sealing and opening one session: HKDF, AES-GCM
 // and JSON, the CPU a Redis lookup adds to its round trip.
 func BenchmarkSeal(b *testing.B) {
-	tok, _ := NewToken(nil)
+	tok, _ := authz.NewToken(nil)
 	plain, err := encodeSession(benchSession())
 	if err != nil {
 		b.Fatal(err)
@@ -96,7 +96,7 @@ func BenchmarkSeal(b *testing.B) {
 // GOMAXPROCS goroutines.
 func benchLookup(b *testing.B, s store) {
 	ctx := context.Background()
-	tok, err := NewToken(nil)
+	tok, err := authz.NewToken(nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 //
 // A caller holds an opaque token (NewToken): 256 random bits, base64url,
 // prefixed "tfg_". Stores key sessions by Hash(token), a hex SHA-256, so
-// whoever can read the store cannot use what is in it. ShortHash(token)
+// whoever can read the store cannot use what is in it. authz.SessionHandle(token)
 // (authz.SessionHandle) is a different, domain-separated digest for headers
 // and logs, the "handle".
 //

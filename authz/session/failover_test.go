@@ -24,7 +24,7 @@ func testFailover(t *testing.T, client redis.UniversalClient, kill func(key stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := NewToken(nil)
+	tok, err := authz.NewToken(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ var secrets = []string{"alice@example.com", "Alice", "ml-readers", "ml-admins", 
 // token returns a fresh token and remembers it for the backend checks.
 func (h *harness) token(tb testing.TB) string {
 	tb.Helper()
-	tok, err := NewToken(nil)
+	tok, err := authz.NewToken(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/tfgate/tfgate/authz"
-	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/internal/redistest"
 	"github.com/tfgate/tfgate/rego"
 )
@@ -102,7 +101,7 @@ func signIn(t *testing.T, cfg Config, subject string, ttl time.Duration, groups 
 		t.Fatal(err)
 	}
 	defer client.Close()
-	tok, err := session.NewToken(nil)
+	tok, err := authz.NewToken(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func Start(ctx context.Context, name string, opts Options) (*Server, error) {
 		opts.Variants = defaultVariants
 	}
 	s := &Server{Name: name, Timeout: restTimeout, Expect: Expectation{Allow: true, User: Subject}}
-	token, err := session.NewToken(nil)
+	token, err := authz.NewToken(nil)
 	if err != nil {
 		return nil, err
 	}

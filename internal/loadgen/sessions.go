@@ -71,7 +71,7 @@ func (s *Server) cachedRedisStore(ctx context.Context, addr string) (cachedRedis
 
 // waitCaching looks up a probe session until the cache keeps it.
 func waitCaching(ctx context.Context, r *session.Redis, c *session.Cached) error {
-	probe, err := session.NewToken(nil)
+	probe, err := authz.NewToken(nil)
 	if err != nil {
 		return err
 	}
