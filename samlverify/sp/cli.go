@@ -133,8 +133,7 @@ func (h *Handler) handleCLIConsent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin"); site == "cross-site" || site == "same-site" ||
-		(origin != "" && origin != "null" && origin != h.origin) {
+	if h.crossSite(r) {
 		h.fail(w, r, errCLICSRF)
 		return
 	}

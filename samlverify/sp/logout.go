@@ -132,19 +132,10 @@ func (h *Handler) singleLogoutURL(s authz.Session) (string, error) {
 // or the confirmation form's token, which only a page that could read the
 // cookie's value can know.
 func (h *Handler) sameOrigin(r *http.Request, token string) bool {
-	site := r.Header.Get("Sec-Fetch-Site")
-	origin := r.Header.Get("Origin")
-	if origin == "null" {
-		// Our pages send Referrer-Policy: no-referrer, under which browsers
-		// post our own forms with Origin: null. It says nothing either
-		// way; the other proofs below still have to hold, and a cross-site
-		// page is still refused by Sec-Fetch-Site or lacks the token.
-		origin = ""
-	}
-	if site == "cross-site" || site == "same-site" || (origin != "" && origin != h.origin) {
+	if h.crossSite(r) {
 		return false
 	}
-	if site == "same-origin" || site == "none" || origin == h.origin {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "same-origin" || site == "none" || r.Header.Get("Origin") == h.origin {
 		return true
 	}
 	got := r.PostForm.Get("csrf")
