@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tfgate/tfgate/internal/devidp"
 	"github.com/tfgate/tfgate/internal/tfpb"
 )
 
@@ -183,17 +182,11 @@ func browserSignIn(t *testing.T, authURL, user string) string {
 		hops = append(hops, req.URL.Path)
 		return nil
 	}}
-	resp, page := browse(t, c, http.MethodGet, authURL, nil)
-	token := formValue(page, "token")
-	if resp.StatusCode != http.StatusOK || token == "" {
-		t.Fatalf("expected the IdP's sign-in page, got %d at %s (via %v):\n%s", resp.StatusCode, resp.Request.URL, hops, page)
+	acs, fields, err := devidp.SignIn(t.Context(), c, authURL, user)
+	if err != nil {
+		t.Fatalf("signing in at the IdP (via %v): %v", hops, err)
 	}
-	resp, page = browse(t, c, http.MethodPost, formAction(t, resp, page), url.Values{"token": {token}, "user": {user}})
-	form := url.Values{"SAMLResponse": {formValue(page, "SAMLResponse")}}
-	if rs := formValue(page, "RelayState"); rs != "" {
-		form.Set("RelayState", rs)
-	}
-	resp, page = browse(t, c, http.MethodPost, formAction(t, resp, page), form)
+	resp, page := browse(t, c, http.MethodPost, acs, fields)
 	// Back at the authorize endpoint, signed in: the confirmation page.
 	action, consent, ok := consentForm(page)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/saml/cli/authorize" || !ok || consent.Get("csrf") == "" {
@@ -240,29 +233,6 @@ func browse(t *testing.T, c *http.Client, method, u string, form url.Values) (*h
 		t.Fatal(err)
 	}
 	return resp, string(b)
-}
-
-// formValue returns the value of the hidden input name in page, or "".
-func formValue(page, name string) string {
-	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(page)
-	if m == nil {
-		return ""
-	}
-	return html.UnescapeString(m[1])
-}
-
-// formAction resolves the page's form action against the page's URL.
-func formAction(t *testing.T, resp *http.Response, page string) string {
-	t.Helper()
-	m := regexp.MustCompile(`<form[^>]*action="([^"]*)"`).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no form at %s:\n%s", resp.Request.URL, page)
-	}
-	u, err := resp.Request.URL.Parse(html.UnescapeString(m[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.String()
 }
 
 // runCLI runs an extauthz command in-process, checks its exit code and

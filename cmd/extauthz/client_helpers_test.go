@@ -3,17 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tfgate/tfgate/internal/devidp"
 )
 
 // fakeAuthServer is the server side of the CLI protocol, small enough to
@@ -239,21 +239,12 @@ func followAll(u string) error {
 	return resp.Body.Close()
 }
 
-var (
-	consentActionRE = regexp.MustCompile(`<form[^>]* action="([^"]+)"`)
-	consentInputRE  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-)
-
 // consentForm returns the action and hidden fields of page's form with
 // an Allow button, and whether there is one.
 func consentForm(page string) (string, url.Values, bool) {
-	m := consentActionRE.FindStringSubmatch(page)
-	if m == nil || !strings.Contains(page, `name="decision" value="allow"`) {
+	action, form, ok := devidp.Form(page)
+	if !ok || !strings.Contains(page, `name="decision" value="allow"`) {
 		return "", nil, false
 	}
-	form := url.Values{}
-	for _, in := range consentInputRE.FindAllStringSubmatch(page, -1) {
-		form.Add(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
-	}
-	return html.UnescapeString(m[1]), form, true
+	return action, form, true
 }

@@ -22,7 +22,7 @@ func signIn(t *testing.T, idp *IdP, c *http.Client, query, user string) (loginPa
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET sso: %d\n%s", resp.StatusCode, loginPage)
 	}
-	token := formValue(loginPage, "token")
+	token := FormValue(loginPage, "token")
 	if token == "" {
 		t.Fatalf("sign-in page has no form token:\n%s", loginPage)
 	}
@@ -64,14 +64,14 @@ func TestHTTPFlow(t *testing.T) {
 				t.Errorf("post page lacks %q", want)
 			}
 		}
-		mustEqual(t, "RelayState", formValue(post, "RelayState"), "state-42")
+		mustEqual(t, "RelayState", FormValue(post, "RelayState"), "state-42")
 	})
 	t.Run("response", func(t *testing.T) {
-		checkFlowResponse(t, idp, formValue(post, "SAMLResponse"), before)
+		checkFlowResponse(t, idp, FormValue(post, "SAMLResponse"), before)
 	})
 	t.Run("logs hold no SAML", func(t *testing.T) {
-		b64 := formValue(post, "SAMLResponse")
-		for _, secret := range []string{b64[:40], "Assertion", "SAMLRequest", formValue(login, "token")} {
+		b64 := FormValue(post, "SAMLResponse")
+		for _, secret := range []string{b64[:40], "Assertion", "SAMLRequest", FormValue(login, "token")} {
 			if strings.Contains(logs.String(), secret) {
 				t.Errorf("log contains %q:\n%s", secret, logs.String())
 			}
@@ -139,7 +139,7 @@ func TestFlowEmailNameIDAndSignedRequest(t *testing.T) {
 	if strings.Contains(post, `name="RelayState"`) {
 		t.Error("post page carries a RelayState the SP never sent")
 	}
-	resp := validate(t, idp.Certificate(), time.Now(), parseB64(t, formValue(post, "SAMLResponse")))
+	resp := validate(t, idp.Certificate(), time.Now(), parseB64(t, FormValue(post, "SAMLResponse")))
 	a := validate(t, idp.Certificate(), time.Now(), resp.FindElement("./Assertion"))
 	mustEqual(t, "NameID", text(t, a, "./Subject/NameID"), "bob@example.com")
 	mustEqual(t, "NameID Format", attr(t, a, "./Subject/NameID", "Format"), NameIDFormatEmail)

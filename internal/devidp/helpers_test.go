@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"html"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -175,15 +173,6 @@ func postForm(tb testing.TB, c *http.Client, u string, form url.Values) (*http.R
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return fetch(tb, c, req)
-}
-
-// formValue returns the value of the hidden input name in page, or "".
-func formValue(page, name string) string {
-	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(page)
-	if m == nil {
-		return ""
-	}
-	return html.UnescapeString(m[1])
 }
 
 // validate checks el's enveloped signature against cert at time now, the

@@ -88,7 +88,7 @@ func TestLoginForm(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.status, body)
 			}
-			if tc.status == http.StatusOK && formValue(body, "SAMLResponse") == "" {
+			if tc.status == http.StatusOK && FormValue(body, "SAMLResponse") == "" {
 				t.Errorf("no SAMLResponse in\n%s", body)
 			}
 		})
@@ -135,7 +135,7 @@ func loadSignInPageWith(t *testing.T, idp *IdP, c *http.Client, id string) (*htt
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET sso: %d\n%s", resp.StatusCode, page)
 	}
-	return c, formValue(page, "token")
+	return c, FormValue(page, "token")
 }
 
 func TestSLO(t *testing.T) {

@@ -3,14 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -228,23 +226,14 @@ func hop(t *testing.T, resp *http.Response, status int) string {
 	return loc.String()
 }
 
-var (
-	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-	actionRE = regexp.MustCompile(`<form[^>]* action="([^"]+)"`)
-)
-
 // form returns a page's form action and hidden fields.
 func form(t *testing.T, page string) (string, url.Values) {
 	t.Helper()
-	m := actionRE.FindStringSubmatch(page)
-	if m == nil {
+	action, v, ok := devidp.Form(page)
+	if !ok {
 		t.Fatalf("no form on the page:\n%s", page)
 	}
-	v := url.Values{}
-	for _, in := range hiddenRE.FindAllStringSubmatch(page, -1) {
-		v.Add(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
-	}
-	return html.UnescapeString(m[1]), v
+	return action, v
 }
 
 const modelURL = "/v1/models/half_plus_two/versions/1"
@@ -263,11 +252,10 @@ func TestSAMLBrowserFlow(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Request.URL.String(), s.dev.SSOURL()) {
 			t.Fatalf("devidp sign-in page: %d %s", resp.StatusCode, resp.Request.URL)
 		}
-		action, fields := form(t, page)
-		fields.Set("user", "alice")
-		u, _ := resp.Request.URL.Parse(action)
-		_, page = b.submit(u.String(), fields)
-		action, fields = form(t, page)
+		action, fields, err := devidp.SubmitSignIn(t.Context(), b.c, resp, page, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if action != s.base+sp.ACSPath {
 			t.Fatalf("devidp posts to %q", action)
 		}

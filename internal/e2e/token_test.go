@@ -226,11 +226,10 @@ func TestTokens(t *testing.T) {
 			t.Fatalf("authorize without a session went to %q", login)
 		}
 		resp, page := b.navigate(hop(t, mustNavigate(t, b, login), http.StatusFound))
-		action, fields := form(t, page)
-		fields.Set("user", "alice")
-		u, _ := resp.Request.URL.Parse(action)
-		_, page = b.submit(u.String(), fields)
-		action, fields = form(t, page)
+		action, fields, err := devidp.SubmitSignIn(t.Context(), b.c, resp, page, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
 		resp, _ = b.submit(action, fields)
 		back := hop(t, resp, http.StatusSeeOther)
 		if !strings.HasPrefix(back, s.base+sp.CLIAuthorizePath+"?") {
@@ -244,7 +243,7 @@ func TestTokens(t *testing.T) {
 		}
 		action, fields = form(t, page)
 		fields.Set("decision", "allow")
-		u, _ = resp.Request.URL.Parse(action)
+		u, _ := resp.Request.URL.Parse(action)
 		req, _ := http.NewRequest("POST", u.String(), strings.NewReader(fields.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", s.base)

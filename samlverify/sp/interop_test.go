@@ -3,13 +3,11 @@ package sp
 import (
 	"context"
 	"encoding/json"
-	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,23 +134,14 @@ func location(t *testing.T, resp *http.Response) string {
 	return loc.String()
 }
 
-var (
-	inputRE  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-	actionRE = regexp.MustCompile(`<form[^>]* action="([^"]+)"`)
-)
-
 // formOf returns a page's form action and hidden inputs.
 func formOf(t *testing.T, page string) (string, url.Values) {
 	t.Helper()
-	m := actionRE.FindStringSubmatch(page)
-	if m == nil {
+	action, v, ok := devidp.Form(page)
+	if !ok {
 		t.Fatalf("no form in:\n%s", page)
 	}
-	v := url.Values{}
-	for _, in := range inputRE.FindAllStringSubmatch(page, -1) {
-		v.Add(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
-	}
-	return html.UnescapeString(m[1]), v
+	return action, v
 }
 
 // whoamiOf returns the JSON of GET /saml/whoami with b's cookies.
@@ -188,21 +177,14 @@ func TestDevIdPInterop(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(location(t, resp), idp.SSOURL()+"?SAMLRequest=") {
 		t.Fatalf("login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, page := b.get(location(t, resp))
-	if resp.StatusCode != 200 {
-		t.Fatalf("devidp sign-in page: %d\n%s", resp.StatusCode, page)
+	action, form, err := devidp.SignIn(t.Context(), b.c, location(t, resp), "carol")
+	if err != nil {
+		t.Fatal(err)
 	}
-	action, form := formOf(t, page)
-	form.Set("user", "carol")
-	resp, page = b.post(resolve(t, idp.BaseURL(), action), form, idp.BaseURL())
-	if resp.StatusCode != 200 {
-		t.Fatalf("devidp login: %d\n%s", resp.StatusCode, page)
-	}
-	action, form = formOf(t, page)
 	if action != base+ACSPath || form.Get("SAMLResponse") == "" {
 		t.Fatalf("auto-submit form to %q with %v", action, form)
 	}
-	resp, page = b.post(action, form, idp.BaseURL())
+	resp, page := b.post(action, form, idp.BaseURL())
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("ACS: %d\n%s\nlog: %s", resp.StatusCode, page, sp.logs)
 	}
@@ -331,18 +313,4 @@ func mustDevMetadata(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return md
-}
-
-// resolve resolves ref against base.
-func resolve(t *testing.T, base, ref string) string {
-	t.Helper()
-	b, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Parse(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.String()
 }

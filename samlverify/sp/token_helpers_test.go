@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -68,6 +69,8 @@ func (e *env) consent(c *http.Cookie, form url.Values, headers map[string]string
 	}
 	return e.do(req)
 }
+
+var inputRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // consentForm returns the hidden fields of the confirmation page's form.
 func consentForm(page string) url.Values {
