@@ -132,7 +132,7 @@ func (s *samlStack) newSP(t *testing.T, store *session.Redis, idps *samlverify.I
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: s.base, Verifier: v, IdPs: idps, IdPNames: map[string]string{"pysaml2": "http://pysaml2-idp.test/saml/idp"},
-		Sessions: store, Requests: store, Tokens: store, CookieName: samlCookie, Insecure: true,
+		Sessions: store, Tokens: store, CookieName: samlCookie, Insecure: true,
 		Logger: slog.New(slog.NewTextHandler(s.logs, nil)),
 	})
 	if err != nil {

@@ -10,20 +10,19 @@ import (
 
 // Conditions the SP refuses on its own, before or after samlverify.
 var (
-	errNoBinding       = errors.New("sp: no binding cookie (sign-in not started in this browser, expired, or cookies blocked)")
-	errRequestMismatch = errors.New("sp: Response answers a request other than this browser's")
-	errBadReturnTo     = errors.New("sp: return_to is not a path on this host or an allowed URL")
-	errUnknownIdP      = errors.New("sp: unknown identity provider")
-	errBadForm         = errors.New("sp: malformed form")
-	errFormTooLarge    = errors.New("sp: form too large")
-	errIdPUnusable     = errors.New("sp: the IdP cannot be used with this configuration")
-	errCSRF            = errors.New("sp: cross-site request refused")
-	errUnavailable     = errors.New("sp: session store unavailable")
-	errBadRedirectURI  = errors.New("sp: command-line sign-in: redirect_uri is not a loopback http URL with a port")
-	errBadCLIRequest   = errors.New("sp: command-line sign-in: malformed request")
-	errSessionNotKept  = errors.New("sp: command-line sign-in: no session after signing in (cookies blocked?)")
-	errTokensOff       = errors.New("sp: command-line sign-in: tokens are not enabled")
-	errCLICSRF         = errors.New("sp: command-line sign-in: confirmation not from this site's page, or its form token is wrong")
+	errNoBinding      = errors.New("sp: no binding cookie (sign-in not started in this browser, expired, or cookies blocked)")
+	errBadReturnTo    = errors.New("sp: return_to is not a path on this host or an allowed URL")
+	errUnknownIdP     = errors.New("sp: unknown identity provider")
+	errBadForm        = errors.New("sp: malformed form")
+	errFormTooLarge   = errors.New("sp: form too large")
+	errIdPUnusable    = errors.New("sp: the IdP cannot be used with this configuration")
+	errCSRF           = errors.New("sp: cross-site request refused")
+	errUnavailable    = errors.New("sp: session store unavailable")
+	errBadRedirectURI = errors.New("sp: command-line sign-in: redirect_uri is not a loopback http URL with a port")
+	errBadCLIRequest  = errors.New("sp: command-line sign-in: malformed request")
+	errSessionNotKept = errors.New("sp: command-line sign-in: no session after signing in (cookies blocked?)")
+	errTokensOff      = errors.New("sp: command-line sign-in: tokens are not enabled")
+	errCLICSRF        = errors.New("sp: command-line sign-in: confirmation not from this site's page, or its form token is wrong")
 )
 
 // outcome is how one failure is shown and logged.
@@ -92,7 +91,6 @@ var localOutcomes = []struct {
 	outcome
 }{
 	{errNoBinding, outcome{http.StatusForbidden, "no_binding", pageSignInAgain}},
-	{errRequestMismatch, outcome{http.StatusForbidden, "request_mismatch", pageSignInAgain}},
 	{errBadReturnTo, outcome{http.StatusBadRequest, "bad_return_to", pageBadReturn}},
 	{errUnknownIdP, outcome{http.StatusBadRequest, "unknown_idp_name", pageUnknownIdP}},
 	{errBadForm, outcome{http.StatusBadRequest, "bad_form", pageBadRequest}},
