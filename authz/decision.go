@@ -87,6 +87,15 @@ func SessionHandle(token string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// TokenRef names the session token names without the token: its handle
+// and the hex SHA-256 under which stores keep it, "handle:hash". A store
+// can delete a session by its ref (Session.Replaces); the ref reveals
+// nothing that opens the session.
+func TokenRef(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return SessionHandle(token) + ":" + hex.EncodeToString(sum[:])
+}
+
 // upstreamHeaders fills d.Set and d.Remove for an allowed request: identity
 // headers overwritten, every client-sent x-tfgate-* header and the tfgate
 // credential removed.

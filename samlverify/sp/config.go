@@ -26,6 +26,9 @@ const (
 	DefaultRequestTTL = 5 * time.Minute
 	// DefaultTokenLifetime is Config.TokenLifetime when unset.
 	DefaultTokenLifetime = time.Hour
+	// DefaultMaxRotationsPerMinute is Config.MaxRotationsPerMinute when
+	// unset: a client refreshes about once per access token lifetime.
+	DefaultMaxRotationsPerMinute = 10
 	// DefaultMaxFormBytes is Config.MaxFormBytes when unset: room for
 	// samlverify's default 256 KiB SAMLResponse after form encoding.
 	DefaultMaxFormBytes = 1 << 20
@@ -148,6 +151,10 @@ type Config struct {
 	// refresh token does not extend it. 0 means until the sign-in ends.
 	// default: 0.
 	RefreshLifetime time.Duration
+	// MaxRotationsPerMinute caps how often one grant's refresh token may
+	// be rotated; more is refused with slow_down (HTTP 429), using nothing
+	// up. default: DefaultMaxRotationsPerMinute.
+	MaxRotationsPerMinute int
 	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
 	// Now is the clock for session times and IssueInstants. Use the
@@ -185,6 +192,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.SessionLifetime = orDefault(cfg.SessionLifetime, DefaultSessionLifetime)
 	cfg.RequestTTL = orDefault(cfg.RequestTTL, DefaultRequestTTL)
 	cfg.TokenLifetime = orDefault(cfg.TokenLifetime, DefaultTokenLifetime)
+	if cfg.MaxRotationsPerMinute < 0 {
+		return cfg, errors.New("sp: MaxRotationsPerMinute must not be negative")
+	}
+	if cfg.MaxRotationsPerMinute == 0 {
+		cfg.MaxRotationsPerMinute = DefaultMaxRotationsPerMinute
+	}
 	if cfg.MaxFormBytes == 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
 	}

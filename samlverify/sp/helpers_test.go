@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,31 @@ func (f *fakeStore) RevokeFamily(_ context.Context, family string) (int, error) 
 		return 0, err
 	}
 	return f.revokeLocked(family), nil
+}
+
+// Discard deletes the sessions whose TokenRef is in refs.
+func (f *fakeStore) Discard(_ context.Context, _ authz.Session, refs ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["Discard"]; err != nil {
+		return err
+	}
+	for tok := range f.sessions {
+		if slices.Contains(refs, authz.TokenRef(tok)) {
+			delete(f.sessions, tok)
+		}
+	}
+	return nil
+}
+
+func (f *fakeStore) Forget(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["Forget"]; err != nil {
+		return err
+	}
+	delete(f.seen, id)
+	return nil
 }
 
 func (f *fakeStore) revokeLocked(family string) int {
