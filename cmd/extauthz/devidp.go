@@ -54,9 +54,18 @@ func devIdPCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// Refused before anything is bound or printed: a URL on stdout would
+	// say the IdP is up when it is about to refuse to serve.
+	if host, _, err := net.SplitHostPort(*listen); !*nonLoopback && (err != nil || !isLoopback(host)) {
+		return fmt.Errorf("development IdP: %w: --listen %q (use 127.0.0.1:PORT, or --allow-non-loopback in a container)", devidp.ErrNotLoopback, *listen)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("development IdP: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !*nonLoopback && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return fmt.Errorf("development IdP: %w: %s", devidp.ErrNotLoopback, ln.Addr())
 	}
 	if *baseURL == "" {
 		*baseURL = "http://" + ln.Addr().String()
