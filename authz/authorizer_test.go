@@ -112,7 +112,7 @@ func TestCheck(t *testing.T) {
 			}},
 			allow: true,
 			wantSet: map[string]string{
-				HeaderUser: "alice", HeaderEmail: "alice@example.com", HeaderGroups: "ml",
+				HeaderUser: "alice", HeaderEmail: "alice@example.com", HeaderGroups: `"ml"`,
 				HeaderSession: SessionHandle("good"), "x-tfgate-tier": "gold",
 			},
 			wantRemove: []string{"x-tfgate-admin"},
@@ -139,7 +139,7 @@ func TestCheck(t *testing.T) {
 		"grpc allowed": {
 			req:     Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: grpcPredict("m"), Header: http.Header{"Authorization": {"Bearer good"}}},
 			allow:   true,
-			wantSet: map[string]string{HeaderGroups: "ml"},
+			wantSet: map[string]string{HeaderGroups: `"ml"`},
 		},
 		"grpc smuggled second model_spec": {
 			req:    Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: grpcPredict("m", "secret"), Header: http.Header{"Authorization": {"Bearer good"}}},

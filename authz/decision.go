@@ -104,7 +104,7 @@ func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName strin
 		d.Set = append(d.Set,
 			Header{HeaderUser, d.Subject.ID},
 			Header{HeaderEmail, d.Subject.Email},
-			Header{HeaderGroups, strings.Join(d.Subject.Groups, ",")},
+			Header{HeaderGroups, EncodeGroups(d.Subject.Groups)},
 			Header{HeaderSession, d.SessionHandle},
 		)
 	}

@@ -338,7 +338,7 @@ func (s *samlStack) checkReached(t *testing.T, method string) {
 	h := recs[0].Header
 	mustEqual(t, "x-tfgate-user", h.Get("X-Tfgate-User"), "alice")
 	mustEqual(t, "x-tfgate-email", h.Get("X-Tfgate-Email"), "alice@example.com")
-	mustEqual(t, "x-tfgate-groups", h.Get("X-Tfgate-Groups"), "ml-engineers")
+	mustEqual(t, "x-tfgate-groups", h.Get("X-Tfgate-Groups"), `"ml-engineers"`)
 	if strings.Contains(h.Get("Cookie"), samlCookie+"=") {
 		t.Error("the session cookie reached TF Serving")
 	}
