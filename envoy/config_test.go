@@ -268,7 +268,9 @@ func checkLoginRateLimit(bs *bootstrapv3.Bootstrap) []string {
 			if tb.GetMaxTokens() == 0 || tb.GetTokensPerFill().GetValue() == 0 || tb.GetFillInterval().AsDuration() <= 0 {
 				problems = append(problems, "the /saml/login rate limit has no usable token bucket")
 			}
-			for what, f := range map[string]interface{ GetDefaultValue() *typev3.FractionalPercent }{
+			for what, f := range map[string]interface {
+				GetDefaultValue() *typev3.FractionalPercent
+			}{
 				"filter_enabled": per.GetFilterEnabled(), "filter_enforced": per.GetFilterEnforced(),
 			} {
 				if dv := f.GetDefaultValue(); dv.GetNumerator() != 100 || dv.GetDenominator() != typev3.FractionalPercent_HUNDRED {
