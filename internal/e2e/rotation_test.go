@@ -119,11 +119,13 @@ func TestRefreshRotationFlat(t *testing.T) {
 				return rec.Code, tj
 			}
 
-			// Two other users are signed in in their browsers.
+			// Two other users are signed in in their browsers, their sessions
+			// ending before the client's login does (so a shared pool evicting
+			// the soonest-expiring entry would pick them).
 			bystanders := []string{"tfg_alice-browser-session", "tfg_carol-browser-session"}
 			for _, b := range bystanders {
 				now := time.Now()
-				if err := store.Create(ctx, b, authz.Session{Subject: b, CreatedAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+				if err := store.Create(ctx, b, authz.Session{Subject: b, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 					t.Fatal(err)
 				}
 			}
