@@ -22,36 +22,82 @@ const (
 	DefaultRouteTimeout = 15 * time.Second
 	// DefaultStatusOnError is what status_on_error unset (0) means.
 	DefaultStatusOnError = 403
+	// DefaultMaxHeadersCount is common_http_protocol_options'
+	// max_headers_count default.
+	DefaultMaxHeadersCount = 100
+	// DefaultMaxRequestHeadersKB is the HCM's max_request_headers_kb default.
+	DefaultMaxRequestHeadersKB = 60
 )
 
-// Mode selects which Envoy generation's mutation semantics to emulate.
+// Mode selects which Envoy release line to emulate. Both read the same
+// mutation rules (see okRequestRule, responseRule, deniedRule); they differ
+// only where the cited source differs.
 type Mode int
 
 const (
-	// V136 is Envoy v1.36.x (the default): OK headers with append:true
-	// append to an existing header or are dropped, everything else is a
-	// set; append_action is ignored for request headers; denied headers
-	// with append:true are dropped; response_headers_to_add are grouped by
-	// kind; error_response is ignored.
+	// V136 is Envoy v1.36.x (the default), read at v1.36.2
+	// (envoyproxy/envoy dc2d3098ae, "repo: Release v1.36.2"):
+	//   - OK request headers: append:true appends to an existing header or is
+	//     dropped, anything else sets; append_action is not read
+	//     (ext_authz_grpc_impl.cc:19-29, ext_authz.cc:660-731);
+	//   - denied headers: only append-less/false entries reach the local
+	//     reply (ext_authz.cc:945-963);
+	//   - a CheckResponse with error_response (field 5, unknown to v1.36)
+	//     and a non-OK status is a plain deny, 403 (ext_authz_grpc_impl.cc:
+	//     120-134 treat it as having no denied_response);
+	//   - an RPC failure answers status_on_error (ext_authz.cc:967-995);
+	//   - the request-header limits are checked once after all OK mutations
+	//     (ext_authz.cc:884-888).
 	V136 Mode = iota
-	// Modern is newest main (§3.2, §9): a present append wins (true adds a
-	// new entry, false overwrites), otherwise append_action decides, all in
-	// list order; denied append:true headers are added; error_response
-	// drives the Error path.
-	Modern
+	// V137 is Envoy v1.37.x, read at v1.37.0 (envoyproxy/envoy 6d9bb7d9a8,
+	// "repo: Release v1.37.0"): v1.36 plus
+	//   - error_response: a non-OK CheckResponse carrying it takes the Error
+	//     path (ext_authz_grpc_impl.cc:120-134) with its status (or
+	//     status_on_error when 0), body and headers, set entries then
+	//     append:true entries added (ext_authz.cc:1016-1068, 1198-1225);
+	//     with validate_mutations an invalid header there drops the custom
+	//     reply back to the generic one (ext_authz.cc:1140-1196);
+	//     max_denied_response_body_bytes applies to its body too;
+	//   - the request-header limits are checked after every single header
+	//     set/add/append (ext_authz.cc:689-693, 713-717, 753-757).
+	// No release has PR #42878's append_action handling (merged 2026-01-23,
+	// after v1.37.0 of 2026-01-13; reverted by #43442 on 2026-02-12).
+	V137
 )
 
 // String names the mode.
 func (m Mode) String() string {
-	if m == Modern {
-		return "modern"
+	if m == V137 {
+		return "v1.37"
 	}
 	return "v1.36"
 }
 
+// EscapedSlashesAction is the HCM's path_with_escaped_slashes_action.
+type EscapedSlashesAction int
+
+// Escaped-slash actions (IMPLEMENTATION_SPECIFIC_DEFAULT is KeepUnchanged).
+const (
+	KeepUnchanged EscapedSlashesAction = iota
+	RejectRequest
+	UnescapeAndRedirect
+	UnescapeAndForward
+)
+
+// UnderscoresAction is headers_with_underscores_action.
+type UnderscoresAction int
+
+// Actions for header names with underscores (default: AllowUnderscores).
+const (
+	AllowUnderscores UnderscoresAction = iota
+	RejectUnderscores
+	DropUnderscores
+)
+
 // Config configures a Proxy. Only Routes and Authz are required.
 type Config struct {
-	// Routes are matched by longest Prefix. Required.
+	// Routes are tried in order; the first that matches wins, as in an
+	// Envoy virtual host. Required.
 	Routes []Route
 	// Authz is the ext_authz gRPC service. Required unless every route
 	// disables authz. Point its ClientConn's authority at the cluster name
@@ -78,8 +124,40 @@ type Config struct {
 	// DisallowedHeaders removes matching keys, even allowed ones.
 	// default: nil.
 	DisallowedHeaders []HeaderMatcher
-	// Mode selects v1.36 or modern mutation semantics. default: V136.
+	// Mode selects the Envoy release line. default: V136.
 	Mode Mode
+	// ValidateMutations is ext_authz validate_mutations: an invalid header
+	// name or value in a mutation makes Envoy answer 500. default: false.
+	ValidateMutations bool
+	// MaxDeniedResponseBodyBytes cuts denied bodies when > 0 (present in
+	// v1.36, ext_authz.cc:934-940 at v1.36.2). default: 0 (no limit).
+	MaxDeniedResponseBodyBytes int
+
+	// What the HTTP connection manager does before any filter runs.
+
+	// MaxHeadersCount is common_http_protocol_options.max_headers_count:
+	// more request headers than this are a 431 from the codec, and after
+	// ext_authz's mutations the whole map (pseudo-headers included) must
+	// still fit or Envoy answers 500. default: 100.
+	MaxHeadersCount int
+	// MaxRequestHeadersKB is max_request_headers_kb, checked with the
+	// count after ext_authz's mutations. default: 60.
+	MaxRequestHeadersKB int
+	// Underscores is headers_with_underscores_action. default: allow.
+	Underscores UnderscoresAction
+	// NormalizePath is normalize_path (RFC 3986 path canonicalisation,
+	// see normalizePath for what is modelled). default: false.
+	NormalizePath bool
+	// MergeSlashes is merge_slashes. default: false.
+	MergeSlashes bool
+	// EscapedSlashes is path_with_escaped_slashes_action. default: keep.
+	EscapedSlashes EscapedSlashesAction
+	// UseRemoteAddress appends the downstream peer to x-forwarded-for (with
+	// xff_num_trusted_hops 0). default: false.
+	UseRemoteAddress bool
+	// RemoveHeaders are request headers a header_mutation filter ahead of
+	// ext_authz removes on every route. default: none.
+	RemoveHeaders []string
 	// OnCheck, if set, is called after every Check call. default: nil.
 	OnCheck func(Exchange)
 	// Now is the clock for request.time. default: time.Now.
@@ -93,7 +171,14 @@ type Config struct {
 // Route is one route of the (single) virtual host.
 type Route struct {
 	// Prefix is matched against the path (before '?'), case-sensitively.
+	// Exactly one of Prefix and Path is set.
 	Prefix string
+	// Path is an exact path match (before '?'), case-sensitive.
+	Path string
+	// GRPC restricts the route to gRPC requests (match.grpc: content-type
+	// application/grpc or application/grpc+..., Grpc::Common::
+	// isGrpcRequestHeaders, source/common/grpc/common.cc:56-61 at v1.36.2).
+	GRPC bool
 	// Upstream is the cluster: an http:// URL whose host:port receives
 	// the request; its path is ignored (no prefix_rewrite). Required.
 	Upstream *url.URL
@@ -181,6 +266,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.Routes = slices.Clone(cfg.Routes) // defaults must not leak into the caller's slice
 	needAuthz := false
 	for i, r := range cfg.Routes {
+		if (r.Prefix == "") == (r.Path == "") {
+			return cfg, fmt.Errorf("%w: route %d: set exactly one of Prefix and Path", ErrConfig, i)
+		}
 		if r.Upstream == nil || r.Upstream.Scheme != "http" || r.Upstream.Host == "" {
 			return cfg, fmt.Errorf("%w: route %d (%q): upstream must be an http:// URL", ErrConfig, i, r.Prefix)
 		}
@@ -208,6 +296,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultCheckTimeout
+	}
+	if cfg.MaxHeadersCount == 0 {
+		cfg.MaxHeadersCount = DefaultMaxHeadersCount
+	}
+	if cfg.MaxRequestHeadersKB == 0 {
+		cfg.MaxRequestHeadersKB = DefaultMaxRequestHeadersKB
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -168,12 +168,11 @@ func TestEndToEndGRPC(t *testing.T) {
 	})
 }
 
-// TestContractHeadersSameInBothModes checks §3.2's rule for our server:
-// append:false plus OVERWRITE_IF_EXISTS_OR_ADD gives the same upstream
-// headers under v1.36 and modern semantics.
+// TestContractHeadersSameInBothModes checks that tfgate's answers give the
+// same upstream headers under the v1.36 and v1.37 modes.
 func TestContractHeadersSameInBothModes(t *testing.T) {
 	seenBy := map[Mode]http.Header{}
-	for _, mode := range []Mode{V136, Modern} {
+	for _, mode := range []Mode{V136, V137} {
 		e := startE2E(t, mode)
 		req, _ := http.NewRequest("GET", "http://"+e.restAddr+"/v1/models/half_plus_two", nil)
 		req.Header.Set("X-Tfgate-User", "mallory")
@@ -186,7 +185,7 @@ func TestContractHeadersSameInBothModes(t *testing.T) {
 		resp.Body.Close()
 		seenBy[mode] = e.tfs.Requests()[0].Header
 	}
-	if !reflect.DeepEqual(seenBy[V136], seenBy[Modern]) {
-		t.Fatalf("upstream headers differ:\nv1.36:  %v\nmodern: %v", seenBy[V136], seenBy[Modern])
+	if !reflect.DeepEqual(seenBy[V136], seenBy[V137]) {
+		t.Fatalf("upstream headers differ:\nv1.36: %v\nv1.37: %v", seenBy[V136], seenBy[V137])
 	}
 }

@@ -40,21 +40,14 @@ func TestOKRequestHeaderMutations(t *testing.T) {
 			want: map[string][]string{"X-Exist": {"orig"}}},
 		"authority can be set": {ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{hv(":authority", "tfserving:8501", nil, 0)}},
 			host: "tfserving:8501"},
-		"modern: append:true adds an entry": {mode: Modern, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
-			hv("x-exist", "v", yes, 0), hv("x-absent", "v", yes, 0)}},
-			want: map[string][]string{"X-Exist": {"orig", "v"}, "X-Absent": {"v"}}},
-		"modern: unset append duplicates (the #43310 hazard)": {mode: Modern, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
-			hv("x-exist", "v", nil, 0)}},
-			want: map[string][]string{"X-Exist": {"orig", "v"}}},
-		"modern: append_action honoured": {mode: Modern, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
-			hv("x-exist", "a", nil, corev3.HeaderValueOption_ADD_IF_ABSENT),
-			hv("x-absent", "b", nil, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS),
-			hv("x-multi", "c", nil, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)}},
-			want: map[string][]string{"X-Exist": {"orig"}, "X-Absent": nil, "X-Multi": {"c"}}},
-		"modern: list order": {mode: Modern, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
-			hv("x-b", "2", yes, 0), hv("x-b", "1", no, 0)}},
-			want: map[string][]string{"X-B": {"1"}}},
-		"tfgate contract: explicit false plus overwrite": {mode: Modern, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
+		// v1.37.0 reads the same rule (no release has PR #42878).
+		"v1.37: append:true on absent header is dropped": {mode: V137, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
+			hv("x-absent", "v", yes, 0), hv("x-exist", "w", yes, 0)}},
+			want: map[string][]string{"X-Absent": nil, "X-Exist": {"orig,w"}}},
+		"v1.37: unset append is a set, append_action ignored": {mode: V137, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
+			hv("x-exist", "v", nil, corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD)}},
+			want: map[string][]string{"X-Exist": {"v"}}},
+		"tfgate contract: explicit false plus overwrite": {mode: V137, ok: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
 			hv("x-exist", "v", no, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)}},
 			want: map[string][]string{"X-Exist": {"v"}}},
 	}
@@ -135,8 +128,7 @@ func TestResponseHeadersToAdd(t *testing.T) {
 	}{
 		// v1.36 groups: adds, then sets, then add-if-absent, then overwrite-if-exists.
 		"v1.36 grouped": {mode: V136, want: map[string][]string{"X-Upstream": {"set"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
-		// Modern keeps list order: set, then add.
-		"modern in order": {mode: Modern, want: map[string][]string{"X-Upstream": {"set", "added"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
+		"v1.37 grouped too": {mode: V137, want: map[string][]string{"X-Upstream": {"set"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -52,8 +52,8 @@ func TestOutcomes(t *testing.T) {
 			status: 403, body: "no", header: http.Header{"Set-Cookie": {"a=1", "b=2"}}, outcome: OutcomeDenied},
 		"denied append:true dropped in v1.36": {respond: reply(deniedResp(403, "no", hv("x-extra", "1", yes, 0))),
 			status: 403, body: "no", noHeader: []string{"X-Extra"}, outcome: OutcomeDenied},
-		"denied append:true added in modern": {respond: reply(deniedResp(403, "no", hv("x-extra", "1", yes, 0))),
-			edit: func(c *Config) { c.Mode = Modern }, status: 403, body: "no", header: http.Header{"X-Extra": {"1"}}, outcome: OutcomeDenied},
+		"denied append:true dropped in v1.37": {respond: reply(deniedResp(403, "no", hv("x-extra", "1", yes, 0))),
+			edit: func(c *Config) { c.Mode = V137 }, status: 403, body: "no", noHeader: []string{"X-Extra"}, outcome: OutcomeDenied},
 		"denied append_action ignored": {respond: reply(deniedResp(403, "no", hv("x-extra", "1", nil, corev3.HeaderValueOption_ADD_IF_ABSENT))),
 			status: 403, body: "no", header: http.Header{"X-Extra": {"1"}}, outcome: OutcomeDenied},
 		"denied odd status sent as is": {respond: reply(deniedResp(418, "teapot")), status: 418, body: "teapot", outcome: OutcomeDenied},
@@ -74,7 +74,7 @@ func TestOutcomes(t *testing.T) {
 			return nil, status.Error(codes.Unavailable, "down")
 		}, edit: func(c *Config) { c.FailureModeAllow = true }, status: 200, upstream: true, outcome: OutcomeError},
 		"error_response ignored in v1.36": {respond: reply(errorResp), status: 403, body: "", outcome: OutcomeDenied},
-		"error_response in modern": {respond: reply(errorResp), edit: func(c *Config) { c.Mode = Modern },
+		"error_response in v1.37": {respond: reply(errorResp), edit: func(c *Config) { c.Mode = V137 },
 			status: 503, body: "authz down", outcome: OutcomeError},
 	}
 	for name, tc := range tests {

@@ -57,17 +57,21 @@ func (p *Proxy) Close() {
 	p.h2.CloseIdleConnections()
 }
 
-// ServeHTTP runs one downstream request through the filter chain.
+// ServeHTTP runs one downstream request through the connection manager and
+// the filter chain.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := p.cfg.Now()
 	path := rawPath(r)
 	h := hcmHeaders(r, path, p.rand)
 	grpc := isGRPC(h)
-	if strings.Contains(path, "#") { // path_with_fragment_action: REJECT_REQUEST
-		p.sendLocalReply(w, grpc, localReply{status: http.StatusBadRequest})
+	if status := p.connectionManager(r, h); status != 0 {
+		p.sendLocalReply(w, grpc, localReply{status: status})
 		return
 	}
-	route := p.match(path)
+	for _, k := range p.cfg.RemoveHeaders { // header_mutation, ahead of ext_authz
+		delete(h, strings.ToLower(k))
+	}
+	route := p.match(h)
 	if route == nil { // §1.6: no check; the router answers 404
 		p.sendLocalReply(w, grpc, localReply{status: http.StatusNotFound})
 		return
@@ -79,18 +83,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, up, grpc)
 }
 
-// match returns the route with the longest prefix of path (without its
-// query); the first one wins a tie.
-func (p *Proxy) match(path string) *Route {
-	path, _, _ = strings.Cut(path, "?")
-	var best *Route
+// match returns the first route that matches the (normalised) path without
+// its query and, for gRPC-only routes, the content-type.
+func (p *Proxy) match(h headerMap) *Route {
+	path, _, _ := strings.Cut(h.get(hdrPath), "?")
 	for i := range p.cfg.Routes {
 		r := &p.cfg.Routes[i]
-		if strings.HasPrefix(path, r.Prefix) && (best == nil || len(r.Prefix) > len(best.Prefix)) {
-			best = r
+		switch {
+		case r.Prefix != "" && !strings.HasPrefix(path, r.Prefix):
+		case r.Path != "" && path != r.Path:
+		case r.GRPC && !isGRPC(h):
+		default:
+			return r
 		}
 	}
-	return best
+	return nil
 }
 
 // authorize runs the ext_authz filter: buffer, Check, classify, then
@@ -119,8 +126,11 @@ func (p *Proxy) authorize(w http.ResponseWriter, r *http.Request, up *upstreamRe
 	switch ex.Outcome {
 	case OutcomeOK:
 		ok := resp.GetOkResponse()
-		p.applyOK(up.headers, ok)
-		up.responseAdds = classify(ok.GetResponseHeadersToAdd(), modernRule)
+		if err := p.applyOK(up.headers, ok); err != nil {
+			p.sendLocalReply(w, grpc, localReply{status: http.StatusInternalServerError})
+			return false
+		}
+		up.responseAdds = classify(ok.GetResponseHeadersToAdd(), responseRule)
 		return true
 	case OutcomeDenied:
 		d := resp.GetDeniedResponse()
@@ -128,26 +138,55 @@ func (p *Proxy) authorize(w http.ResponseWriter, r *http.Request, up *upstreamRe
 		if status <= 0 {
 			status = http.StatusForbidden
 		}
-		p.sendLocalReply(w, grpc, localReply{status: status, body: d.GetBody(), headers: classify(d.GetHeaders(), p.deniedRule)})
+		headers := classify(d.GetHeaders(), deniedRule)
+		if p.cfg.ValidateMutations && !validMutations(headers) { // ext_authz.cc:921-932 at v1.36.2
+			p.sendLocalReply(w, grpc, localReply{status: http.StatusInternalServerError})
+			return false
+		}
+		p.sendLocalReply(w, grpc, localReply{status: status, body: p.cutBody(d.GetBody()), headers: headers})
 		return false
 	}
 	return p.onError(w, up, resp, grpc)
 }
 
-// onError is the Error path (§4.2).
+// validMutations reports whether every kept mutation has a valid name and
+// value.
+func validMutations(muts []mutation) bool {
+	for _, m := range muts {
+		if m.op != opDrop && (!validHeaderName(m.key) || !validHeaderValue(m.value)) {
+			return false
+		}
+	}
+	return true
+}
+
+// cutBody applies max_denied_response_body_bytes.
+func (p *Proxy) cutBody(body string) string {
+	if n := p.cfg.MaxDeniedResponseBodyBytes; n > 0 && len(body) > n {
+		return body[:n]
+	}
+	return body
+}
+
+// onError is the Error path (§4.2): ext_authz.cc:967-995 at v1.36.2,
+// 1016-1068 at v1.37.0 (error_response).
 func (p *Proxy) onError(w http.ResponseWriter, up *upstreamRequest, resp *authv3.CheckResponse, grpc bool) bool {
+	rep := localReply{status: toErrorCode(p.cfg.StatusOnError)}
+	if e := resp.GetErrorResponse(); e != nil && p.cfg.Mode == V137 {
+		custom := localReply{status: int(e.GetStatus().GetCode()), body: e.GetBody(), headers: classify(e.GetHeaders(), errorRule)}
+		if p.cfg.ValidateMutations && !validMutations(custom.headers) {
+			custom = localReply{} // invalid custom reply: the generic one
+		}
+		if custom.status > 0 {
+			rep.status = custom.status
+		}
+		rep.body, rep.headers = p.cutBody(custom.body), custom.headers
+	}
 	if p.cfg.FailureModeAllow {
 		if p.cfg.FailureModeAllowHeaderAdd {
 			up.headers.addCopy(hdrFailureModeAllow, "true") // an add: a client copy survives
 		}
 		return true
-	}
-	rep := localReply{status: toErrorCode(p.cfg.StatusOnError)}
-	if e := resp.GetErrorResponse(); e != nil { // only reachable in Modern mode
-		if code := int(e.GetStatus().GetCode()); code > 0 {
-			rep.status = code
-		}
-		rep.body, rep.headers = e.GetBody(), classify(e.GetHeaders(), p.deniedRule)
 	}
 	p.sendLocalReply(w, grpc, rep)
 	return false
@@ -174,7 +213,7 @@ func (p *Proxy) classifyResponse(resp *authv3.CheckResponse, err error) Outcome 
 		return OutcomeError
 	case resp.GetStatus().GetCode() == 0:
 		return OutcomeOK
-	case p.cfg.Mode == Modern && resp.GetErrorResponse() != nil:
+	case p.cfg.Mode == V137 && resp.GetErrorResponse() != nil:
 		return OutcomeError
 	}
 	return OutcomeDenied

@@ -68,8 +68,11 @@ func prepareGRPCLocalReply(h http.Header, rep localReply) {
 	if h.Get("Grpc-Status") == "" {
 		h.Set("Grpc-Status", strconv.Itoa(httpToGrpcStatus(rep.status)))
 	}
-	if body := strings.TrimSuffix(rep.body, "\n"); body != "" {
-		h.Set("Grpc-Message", percentEncode(body))
+	// No trailing-newline trim: Envoy drops one only when a local_reply_config
+	// formats the body as JSON (utility.cc:757-766 at v1.36.2), which the
+	// emulator does not model, so the body is encoded as it is.
+	if rep.body != "" {
+		h.Set("Grpc-Message", percentEncode(rep.body))
 	}
 	// Envoy removes content-length; a present nil entry stops net/http
 	// from adding "content-length: 0" to the HEADERS frame.
@@ -93,13 +96,14 @@ func httpToGrpcStatus(status int) int {
 	return 2 // UNKNOWN
 }
 
-// percentEncode is Envoy's PercentEncoding::encode for grpc-message:
-// bytes outside ' '..'~' and '%' itself become %XX (upper-case hex).
+// percentEncode is Envoy's PercentEncoding::encode for grpc-message
+// (utility.cc:1256-1289 at v1.36.2): bytes below ' ', from '~' up (so '~'
+// itself, DEL and every non-ASCII byte) and '%' become %XX (upper-case hex).
 func percentEncode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < ' ' || c > '~' || c == '%' {
+		if c < ' ' || c >= '~' || c == '%' {
 			fmt.Fprintf(&b, "%%%02X", c)
 			continue
 		}

@@ -60,7 +60,7 @@ func TestGRPCLocalReplies(t *testing.T) {
 		grpcMessage string
 	}{
 		"message percent-encoded": {resp: deniedResp(403, "no: 100% sure\nthé\n"), contentType: "application/grpc+proto",
-			status: 200, grpcStatus: "7", grpcMessage: "no: 100%25 sure%0Ath%C3%A9"},
+			status: 200, grpcStatus: "7", grpcMessage: "no: 100%25 sure%0Ath%C3%A9%0A"},
 		"server grpc-status kept": {resp: deniedResp(403, "later", hv("grpc-status", "14", nil, 0)), contentType: "application/grpc",
 			status: 200, grpcStatus: "14", grpcMessage: "later"},
 		"status without denied_response": {resp: &authv3.CheckResponse{Status: &rpcstatus.Status{Code: 16}}, contentType: "application/grpc",
@@ -108,7 +108,8 @@ func TestGRPCErrorAndTooLarge(t *testing.T) {
 }
 
 func TestPercentEncode(t *testing.T) {
-	tests := map[string]string{"plain text ~": "plain text ~", "%": "%25", "\x7f\x1f": "%7F%1F", "é": "%C3%A9"}
+	// '~' is encoded: Envoy's test is ch >= '~' (utility.cc:1266 at v1.36.2).
+	tests := map[string]string{"plain text ~": "plain text %7E", "a}b": "a}b", "%": "%25", "\x7f\x1f": "%7F%1F", "é": "%C3%A9"}
 	for in, want := range tests {
 		if got := percentEncode(in); got != want {
 			t.Errorf("percentEncode(%q) = %q, want %q", in, got, want)
