@@ -127,7 +127,7 @@ func TestResponseHeadersToAdd(t *testing.T) {
 		want map[string][]string
 	}{
 		// v1.36 groups: adds, then sets, then add-if-absent, then overwrite-if-exists.
-		"v1.36 grouped": {mode: V136, want: map[string][]string{"X-Upstream": {"set"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
+		"v1.36 grouped":     {mode: V136, want: map[string][]string{"X-Upstream": {"set"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
 		"v1.37 grouped too": {mode: V137, want: map[string][]string{"X-Upstream": {"set"}, "X-New": {"n1"}, "X-Missing": nil, "X-Dup": {"d"}}},
 	}
 	for name, tc := range tests {
