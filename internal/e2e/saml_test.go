@@ -19,7 +19,6 @@ import (
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
 	"github.com/tfgate/tfgate/internal/pysaml2idp"
 	"github.com/tfgate/tfgate/internal/redistest"
 	"github.com/tfgate/tfgate/internal/tfservingtest"
@@ -84,15 +83,11 @@ func startSAMLStack(t *testing.T) *samlStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, restAddr := envoytest.Start(t, envoytest.Config{
-		Routes: []envoytest.Route{
-			{Prefix: "/saml/", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
-			{Prefix: "/token", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
-			{Prefix: "/", Upstream: s.tfs.RESTURL()},
-		},
-		Authz:   client,
-		Timeout: 5 * time.Second,
-	})
+	restAddr := startShippedEnvoy(t, "rest", map[string]*url.URL{
+		"tfserving_rest": s.tfs.RESTURL(),
+		"tfserving_grpc": s.tfs.GRPCURL(),
+		"extauthz_http":  {Scheme: "http", Host: httpLn.Addr().String()},
+	}, client)
 	s.base = "http://" + restAddr
 	s.dev = devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: s.base + sp.MetadataPath, ACSURLs: []string{s.base + sp.ACSPath}}}})
 	devMD, err := s.dev.Metadata()
