@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -116,5 +117,24 @@ func TestGRPCWithoutRawBodyDenied(t *testing.T) {
 		&resp, grpc.ForceCodecV2(tfpb.Codec{}))
 	if status.Code(err) != codes.InvalidArgument || len(s.reached()) != 0 {
 		t.Fatalf("%v; want INVALID_ARGUMENT and nothing forwarded", err)
+	}
+}
+
+// TestHeaderCountHeadroom: envoy.yaml's max_headers_count (100) is checked
+// again after tfgate's mutations, pseudo-headers and the connection
+// manager's own headers included, and Envoy answers 500 when the identity
+// headers no longer fit. A request the codec accepted can therefore fail
+// after an allow; envoy.yaml documents the headroom.
+func TestHeaderCountHeadroom(t *testing.T) {
+	s := startStack(t)
+	for extra, want := range map[int]int{80: http.StatusOK, 95: http.StatusInternalServerError} {
+		h := http.Header{"Authorization": {"Bearer " + aliceToken}}
+		for i := range extra {
+			h.Set(fmt.Sprintf("X-Pad-%d", i), "v")
+		}
+		code, _ := do(t, s, "POST", "/v1/models/half_plus_two/versions/1:predict", h)
+		if n := len(s.reached()); code != want || (want != http.StatusOK && n != 0) {
+			t.Errorf("%d extra headers: status %d, %d reached; want %d", extra, code, n, want)
+		}
 	}
 }
