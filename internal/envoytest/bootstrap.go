@@ -330,4 +330,3 @@ func isHTTP2(c *clusterv3.Cluster) bool {
 	}
 	return opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
 }
-
