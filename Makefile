@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 5s
 BENCH_CONCURRENCY ?= 32
 
-.PHONY: all build run test lint unit policy-test bench gobench fuzz clean
+.PHONY: all build run test deps lint unit policy-test bench gobench fuzz clean
 
 all: build
 
@@ -27,7 +27,12 @@ run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev $(ARGS)
 
 ## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
-test: lint policy-test unit
+test: deps lint policy-test unit
+
+## deps: the system packages the tests use (redis-server, pysaml2, chromium...): installed when
+## run as root on Debian, otherwise named with the command to install them
+deps:
+	@scripts/install-deps.sh
 
 lint:
 	$(GO) vet ./...
