@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"errors"
@@ -12,18 +12,18 @@ import (
 
 func TestTokenStoreRoundTrip(t *testing.T) {
 	t.Parallel()
-	s := &tokenStore{dir: filepath.Join(t.TempDir(), "a", "tfgate")}
-	f, err := s.load()
+	s := &Store{dir: filepath.Join(t.TempDir(), "a", "tfgate")}
+	f, err := s.Load()
 	if err != nil || len(f.Servers) != 0 {
 		t.Fatalf("missing file: %v %v", f, err)
 	}
 	exp := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	f.Servers["https://x"] = &tokenEntry{AccessToken: "tfg_a", TokenType: "Bearer", ExpiresAt: exp, RefreshToken: "r",
-		Scoped: map[string]*scopedToken{"model:m": {AccessToken: "tfg_b", ExpiresAt: exp}}}
+	f.Servers["https://x"] = &Entry{AccessToken: "tfg_a", TokenType: "Bearer", ExpiresAt: exp, RefreshToken: "r",
+		Scoped: map[string]*ScopedToken{"model:m": {AccessToken: "tfg_b", ExpiresAt: exp}}}
 	if err := s.save(f); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.load()
+	got, err := s.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +56,12 @@ func TestTokenStoreRefuses(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := &tokenStore{dir: t.TempDir()}
+			s := &Store{dir: t.TempDir()}
 			if err := os.WriteFile(s.path(), []byte(tc.content), tc.mode); err != nil {
 				t.Fatal(err)
 			}
 			os.Chmod(s.path(), tc.mode) // past the umask
-			if _, err := s.load(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := s.Load(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("load: %v, want %q", err, tc.want)
 			}
 		})
@@ -72,14 +72,14 @@ func TestTokenStoreRefuses(t *testing.T) {
 // see the previous one's write, so no increment is lost.
 func TestTokenStoreUpdateSerialises(t *testing.T) {
 	t.Parallel()
-	s := &tokenStore{dir: t.TempDir()}
+	s := &Store{dir: t.TempDir()}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			err := s.update(t.Context(), func(f *tokenFile) error {
+			err := s.update(t.Context(), func(f *File) error {
 				e := f.Servers["https://x"]
 				if e == nil {
-					e = &tokenEntry{}
+					e = &Entry{}
 					f.Servers["https://x"] = e
 				}
 				e.AccessToken += "x"
@@ -91,7 +91,7 @@ func TestTokenStoreUpdateSerialises(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	f, err := s.load()
+	f, err := s.Load()
 	if err != nil || f.Servers["https://x"].AccessToken != "xxxxxxxx" {
 		t.Fatalf("after 8 updates: %+v %v", f.Servers["https://x"], err)
 	}
@@ -102,7 +102,7 @@ func TestTokenStoreUpdateSerialises(t *testing.T) {
 
 func TestTokenStoreStaleLock(t *testing.T) {
 	t.Parallel()
-	s := &tokenStore{dir: t.TempDir()}
+	s := &Store{dir: t.TempDir()}
 	lock := s.path() + ".lock"
 	if err := os.WriteFile(lock, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -111,17 +111,17 @@ func TestTokenStoreStaleLock(t *testing.T) {
 	if err := os.Chtimes(lock, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.update(t.Context(), func(*tokenFile) error { return nil }); err != nil {
+	if err := s.update(t.Context(), func(*File) error { return nil }); err != nil {
 		t.Fatalf("a stale lock was not taken over: %v", err)
 	}
 }
 
 func TestTokenStoreFailedUpdateWritesNothing(t *testing.T) {
 	t.Parallel()
-	s := &tokenStore{dir: t.TempDir()}
+	s := &Store{dir: t.TempDir()}
 	boom := errors.New("boom")
-	err := s.update(t.Context(), func(f *tokenFile) error {
-		f.Servers["https://x"] = &tokenEntry{AccessToken: "a"}
+	err := s.update(t.Context(), func(f *File) error {
+		f.Servers["https://x"] = &Entry{AccessToken: "a"}
 		return boom
 	})
 	if !errors.Is(err, boom) {
@@ -133,14 +133,14 @@ func TestTokenStoreFailedUpdateWritesNothing(t *testing.T) {
 }
 
 func TestDefaultConfigDir(t *testing.T) {
-	t.Setenv(configDirEnv, "/some/where")
-	if d, err := defaultConfigDir(); d != "/some/where" || err != nil {
-		t.Errorf("with $%s: %q %v", configDirEnv, d, err)
+	t.Setenv(ConfigDirEnv, "/some/where")
+	if d, err := DefaultConfigDir(); d != "/some/where" || err != nil {
+		t.Errorf("with $%s: %q %v", ConfigDirEnv, d, err)
 	}
-	t.Setenv(configDirEnv, "")
+	t.Setenv(ConfigDirEnv, "")
 	t.Setenv("XDG_CONFIG_HOME", "/xdg")
 	t.Setenv("HOME", "/home/u")
-	if d, err := defaultConfigDir(); d != "/xdg/tfgate" || err != nil {
+	if d, err := DefaultConfigDir(); d != "/xdg/tfgate" || err != nil {
 		t.Errorf("default: %q %v", d, err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"context"
@@ -14,51 +14,56 @@ import (
 	"time"
 )
 
-// clientEnv is what the client commands (login, token, logout) take from
+// Env is what the client commands (login, token, logout) take from
 // their surroundings. Tests replace parts of it.
-type clientEnv struct {
-	now       func() time.Time
-	rand      io.Reader
-	http      *http.Client
-	configDir func() (string, error)
-	// openURL opens a URL in the user's browser.
-	openURL func(string) error
+type Env struct {
+	Now       func() time.Time
+	Rand      io.Reader
+	HTTP      *http.Client
+	ConfigDir func() (string, error)
+	// OpenURL opens a URL in the user's browser.
+	OpenURL func(string) error
 }
 
-func defaultClientEnv() clientEnv {
-	return clientEnv{now: time.Now, rand: rand.Reader, http: newHTTPClient(), configDir: defaultConfigDir, openURL: openBrowser}
+// DefaultEnv is the real clock, randomness, network, config directory
+// and browser.
+func DefaultEnv() Env {
+	return Env{Now: time.Now, Rand: rand.Reader, HTTP: newHTTPClient(), ConfigDir: DefaultConfigDir, OpenURL: openBrowser}
 }
 
-func (e clientEnv) store() (*tokenStore, error) {
-	dir, err := e.configDir()
+// ErrReported is a failure the command has already explained on stderr.
+var ErrReported = errors.New("failed")
+
+func (e Env) store() (*Store, error) {
+	dir, err := e.ConfigDir()
 	if err != nil {
 		return nil, err
 	}
-	return &tokenStore{dir: dir}, nil
+	return &Store{dir: dir}, nil
 }
 
 // refreshMargin: a token that expires sooner than this is renewed first,
 // so a caller never gets one that dies in flight.
 const refreshMargin = time.Minute
 
-// loginCmd signs in through the browser with a loopback redirect (RFC
-// 8252) and PKCE (RFC 7636), and stores the tokens for `extauthz token`.
-func loginCmd(ctx context.Context, args []string, stderr io.Writer, env clientEnv) error {
-	fs := newFlagSet("login", stderr)
-	server := fs.String("server", "", "tfgate's URL: the origin in front of Envoy, e.g. https://serving.example.com (required)")
-	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser")
-	scope := fs.String("scope", "", `limit the token, e.g. "model:resnet model:bert:predict" (default: what your groups allow)`)
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the sign-in in the browser")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// LoginOptions are the flags of `extauthz login`.
+type LoginOptions struct {
+	Server    string        // tfgate's URL (required)
+	Scope     string        // limit the token (default: what the user's groups allow)
+	NoBrowser bool          // print the sign-in URL instead of opening a browser
+	Timeout   time.Duration // how long to wait for the sign-in (default 5 minutes)
+}
+
+// Login signs in through the browser with a loopback redirect (RFC 8252)
+// and PKCE (RFC 7636), and stores the tokens for Token.
+func Login(ctx context.Context, o LoginOptions, stderr io.Writer, env Env) error {
+	if o.Server == "" {
+		return errors.New("--server URL is required")
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
 	}
-	if *server == "" {
-		return fmt.Errorf("%w: extauthz login --server URL", errUsage)
-	}
-	srv, err := normaliseServer(*server)
+	srv, err := normaliseServer(o.Server)
 	if err != nil {
 		return err
 	}
@@ -69,17 +74,17 @@ func loginCmd(ctx context.Context, args []string, stderr io.Writer, env clientEn
 	if !strings.HasPrefix(srv, "https://") && !isLoopbackServer(srv) {
 		fmt.Fprintf(stderr, "warning: %s is plain HTTP: tokens will cross the network unencrypted\n", srv)
 	}
-	l := &login{server: srv, scope: normaliseScope(*scope), env: env, store: store, stderr: stderr}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	l := &login{server: srv, scope: normaliseScope(o.Scope), env: env, store: store, stderr: stderr}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	return l.run(ctx, *noBrowser, *timeout)
+	return l.run(ctx, o.NoBrowser, o.Timeout)
 }
 
 // login is one run of `extauthz login`.
 type login struct {
 	server, scope string
-	env           clientEnv
-	store         *tokenStore
+	env           Env
+	store         *Store
 	stderr        io.Writer
 }
 
@@ -93,17 +98,17 @@ func (l *login) run(ctx context.Context, noBrowser bool, timeout time.Duration) 
 		ln.Close()
 		return err
 	}
-	state, err := randomURLString(l.env.rand, 16)
+	state, err := randomURLString(l.env.Rand, 16)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	verifier, err := randomURLString(l.env.rand, 32)
+	verifier, err := randomURLString(l.env.Rand, 32)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	oc := &oauthClient{server: l.server, http: l.env.http}
+	oc := &oauthClient{server: l.server, http: l.env.HTTP}
 	rcv := newReceiver(ctx, ln, state, l.server, func(ctx context.Context, code string) error {
 		return l.finish(ctx, oc, code, redirectURI, verifier)
 	})
@@ -125,7 +130,7 @@ func (l *login) prompt(authURL string, noBrowser bool, timeout time.Duration) {
 		fmt.Fprintf(l.stderr, "To sign in to %s, open this URL in a browser on this machine:\n\n    %s\n\n", l.server, authURL)
 	} else {
 		fmt.Fprintf(l.stderr, "Opening a browser to sign in to %s. If none opens, visit this URL on this machine:\n\n    %s\n\n", l.server, authURL)
-		if err := l.env.openURL(authURL); err != nil {
+		if err := l.env.OpenURL(authURL); err != nil {
 			fmt.Fprintf(l.stderr, "(could not open a browser: %v)\n", err)
 		}
 	}
@@ -139,11 +144,11 @@ func (l *login) finish(ctx context.Context, oc *oauthClient, code, redirectURI, 
 	if err != nil {
 		return fmt.Errorf("exchanging the sign-in code: %w", err)
 	}
-	var old *tokenEntry
-	err = l.store.update(ctx, func(f *tokenFile) error {
+	var old *Entry
+	err = l.store.update(ctx, func(f *File) error {
 		old = f.Servers[l.server]
-		f.Servers[l.server] = &tokenEntry{
-			AccessToken: tr.AccessToken, TokenType: "Bearer", ExpiresAt: expiry(l.env.now(), tr.ExpiresIn),
+		f.Servers[l.server] = &Entry{
+			AccessToken: tr.AccessToken, TokenType: "Bearer", ExpiresAt: expiry(l.env.Now(), tr.ExpiresIn),
 			RefreshToken: tr.RefreshToken, Scope: tr.Scope,
 		}
 		return nil
@@ -161,7 +166,7 @@ func (l *login) finish(ctx context.Context, oc *oauthClient, code, redirectURI, 
 
 // report says who signed in, asking the server (best effort).
 func (l *login) report(ctx context.Context, oc *oauthClient) {
-	f, err := l.store.load()
+	f, err := l.store.Load()
 	if err != nil || f.Servers[l.server] == nil {
 		return
 	}

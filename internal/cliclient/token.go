@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"context"
@@ -9,29 +9,26 @@ import (
 	"time"
 )
 
-// tokenCmd prints a valid access token on stdout and nothing else,
-// renewing it first when it expires within refreshMargin, so that
+// TokenOptions are the flags of `extauthz token`.
+type TokenOptions struct {
+	Server string // the server signed in to (optional when there is only one)
+	Scope  string // a narrower token (default: the login's scope)
+}
+
+// Token prints a valid access token on stdout and nothing else, renewing
+// it first when it expires within refreshMargin, so that
 // `curl -H "Authorization: Bearer $(extauthz token)"` works.
-func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env clientEnv) error {
-	fs := newFlagSet("token", stderr)
-	server := fs.String("server", "", "the server signed in to with `extauthz login` (optional when there is only one)")
-	scope := fs.String("scope", "", `a narrower token, e.g. "model:resnet" (default: the login's scope)`)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+func Token(ctx context.Context, o TokenOptions, stdout, stderr io.Writer, env Env) error {
 	store, err := env.store()
 	if err != nil {
 		return err
 	}
-	srv, err := chooseServer(store, *server)
+	srv, err := chooseServer(store, o.Server)
 	if err != nil {
 		return err
 	}
-	t := &tokenGetter{server: srv, scope: normaliseScope(*scope), env: env, stderr: stderr,
-		oc: &oauthClient{server: srv, http: env.http}}
+	t := &tokenGetter{server: srv, scope: normaliseScope(o.Scope), env: env, stderr: stderr,
+		oc: &oauthClient{server: srv, http: env.HTTP}}
 	tok, err := t.get(ctx, store)
 	if err != nil {
 		return err
@@ -42,11 +39,11 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 
 // chooseServer returns the normalised --server, or the only server signed
 // in to when there is no flag.
-func chooseServer(store *tokenStore, flag string) (string, error) {
+func chooseServer(store *Store, flag string) (string, error) {
 	if flag != "" {
 		return normaliseServer(flag)
 	}
-	f, err := store.load()
+	f, err := store.Load()
 	if err != nil {
 		return "", err
 	}
@@ -63,18 +60,18 @@ func chooseServer(store *tokenStore, flag string) (string, error) {
 // tokenGetter finds or renews one server's token.
 type tokenGetter struct {
 	server, scope string
-	env           clientEnv
+	env           Env
 	oc            *oauthClient
 	stderr        io.Writer
 }
 
 // fresh reports whether a token expiring at t is good for refreshMargin.
 func (t *tokenGetter) fresh(expiresAt time.Time) bool {
-	return t.env.now().Add(refreshMargin).Before(expiresAt)
+	return t.env.Now().Add(refreshMargin).Before(expiresAt)
 }
 
 // current returns the stored token for t.scope if it is fresh.
-func (t *tokenGetter) current(e *tokenEntry) (string, time.Time, bool) {
+func (t *tokenGetter) current(e *Entry) (string, time.Time, bool) {
 	if t.scope == "" || t.scope == normaliseScope(e.Scope) {
 		return e.AccessToken, e.ExpiresAt, t.fresh(e.ExpiresAt)
 	}
@@ -87,8 +84,8 @@ func (t *tokenGetter) current(e *tokenEntry) (string, time.Time, bool) {
 // get returns a fresh token, renewing under the store's lock when needed;
 // a concurrent command may have renewed it meanwhile, so the file is read
 // again under the lock before spending the refresh token.
-func (t *tokenGetter) get(ctx context.Context, store *tokenStore) (string, error) {
-	f, err := store.load()
+func (t *tokenGetter) get(ctx context.Context, store *Store) (string, error) {
+	f, err := store.Load()
 	if err != nil {
 		return "", err
 	}
@@ -100,7 +97,7 @@ func (t *tokenGetter) get(ctx context.Context, store *tokenStore) (string, error
 		return tok, nil
 	}
 	var tok string
-	err = store.update(ctx, func(f *tokenFile) error {
+	err = store.update(ctx, func(f *File) error {
 		e := f.Servers[t.server]
 		if e == nil {
 			return t.notSignedIn()
@@ -122,7 +119,7 @@ func (t *tokenGetter) get(ctx context.Context, store *tokenStore) (string, error
 // renew spends e's refresh token and records what the server sent: the
 // rotated refresh token always, and the new access token in the entry's
 // main slot or, for a narrower scope, beside it (the login's token stays).
-func (t *tokenGetter) renew(ctx context.Context, e *tokenEntry) (string, error) {
+func (t *tokenGetter) renew(ctx context.Context, e *Entry) (string, error) {
 	if e.RefreshToken == "" {
 		return "", &signInError{server: t.server, why: "the sign-in to " + t.server + " has expired"}
 	}
@@ -144,12 +141,12 @@ func (t *tokenGetter) renew(ctx context.Context, e *tokenEntry) (string, error) 
 	if tr.RefreshToken != "" {
 		e.RefreshToken = tr.RefreshToken
 	}
-	exp := expiry(t.env.now(), tr.ExpiresIn)
+	exp := expiry(t.env.Now(), tr.ExpiresIn)
 	if narrower {
 		if e.Scoped == nil {
-			e.Scoped = map[string]*scopedToken{}
+			e.Scoped = map[string]*ScopedToken{}
 		}
-		e.Scoped[t.scope] = &scopedToken{AccessToken: tr.AccessToken, ExpiresAt: exp}
+		e.Scoped[t.scope] = &ScopedToken{AccessToken: tr.AccessToken, ExpiresAt: exp}
 	} else {
 		e.AccessToken, e.ExpiresAt = tr.AccessToken, exp
 		if tr.Scope != "" {
@@ -161,9 +158,9 @@ func (t *tokenGetter) renew(ctx context.Context, e *tokenEntry) (string, error) 
 }
 
 // dropExpired forgets expired scoped tokens, so the file does not grow.
-func (t *tokenGetter) dropExpired(e *tokenEntry) {
+func (t *tokenGetter) dropExpired(e *Entry) {
 	for s, st := range e.Scoped {
-		if !t.env.now().Before(st.ExpiresAt) {
+		if !t.env.Now().Before(st.ExpiresAt) {
 			delete(e.Scoped, s)
 		}
 	}
@@ -172,12 +169,12 @@ func (t *tokenGetter) dropExpired(e *tokenEntry) {
 // fallback is what get does when renewing failed: a token that has not
 // expired yet is still printed, with a warning, when the server could not
 // be reached or could not answer; a refused renewal is an error.
-func (t *tokenGetter) fallback(e *tokenEntry, err error) (string, error) {
+func (t *tokenGetter) fallback(e *Entry, err error) (string, error) {
 	var oe *oauthError
 	var se *signInError
 	refused := errors.As(err, &oe) && oe.Code != "temporarily_unavailable" && oe.Code != "server_error"
 	tok, exp, _ := t.current(e)
-	if refused || errors.As(err, &se) || tok == "" || !t.env.now().Before(exp) {
+	if refused || errors.As(err, &se) || tok == "" || !t.env.Now().Before(exp) {
 		return "", err
 	}
 	fmt.Fprintf(t.stderr, "extauthz: warning: %v; using the current token, which expires at %s\n", err, exp.Local().Format(time.RFC3339))
@@ -198,28 +195,21 @@ func (e *signInError) Error() string {
 	return fmt.Sprintf("%s: run `extauthz login --server %s`", e.why, e.server)
 }
 
-// logoutCmd revokes a server's tokens and forgets them. They are forgotten
-// even when the server cannot be reached, which is reported (exit 1: the
-// tokens stay valid on the server until they expire).
-func logoutCmd(ctx context.Context, args []string, stderr io.Writer, env clientEnv) error {
-	fs := newFlagSet("logout", stderr)
-	server := fs.String("server", "", "the server to sign out of (optional when there is only one)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+// Logout revokes a server's tokens and forgets them. They are forgotten
+// even when the server cannot be reached, which is reported (ErrReported:
+// the tokens stay valid on the server until they expire). server is
+// optional when there is only one.
+func Logout(ctx context.Context, server string, stderr io.Writer, env Env) error {
 	store, err := env.store()
 	if err != nil {
 		return err
 	}
-	srv, err := chooseServer(store, *server)
+	srv, err := chooseServer(store, server)
 	if err != nil {
 		return err
 	}
-	var e *tokenEntry
-	err = store.update(ctx, func(f *tokenFile) error {
+	var e *Entry
+	err = store.update(ctx, func(f *File) error {
 		e = f.Servers[srv]
 		delete(f.Servers, srv)
 		return nil
@@ -233,10 +223,10 @@ func logoutCmd(ctx context.Context, args []string, stderr io.Writer, env clientE
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := revokeEntry(rctx, &oauthClient{server: srv, http: env.http}, e); err != nil {
+	if err := revokeEntry(rctx, &oauthClient{server: srv, http: env.HTTP}, e); err != nil {
 		fmt.Fprintf(stderr, "Forgot the tokens for %s on this machine, but could not revoke them (%v): "+
 			"the access token stays valid until %s.\n", srv, err, e.ExpiresAt.Local().Format(time.RFC3339))
-		return errFailed
+		return ErrReported
 	}
 	fmt.Fprintf(stderr, "Signed out of %s: tokens revoked and forgotten.\n", srv)
 	return nil
@@ -245,7 +235,7 @@ func logoutCmd(ctx context.Context, args []string, stderr io.Writer, env clientE
 // revokeEntry revokes the refresh token first (so no new access token can
 // be made from it), then every access token. It tries them all and
 // returns the first error.
-func revokeEntry(ctx context.Context, oc *oauthClient, e *tokenEntry) error {
+func revokeEntry(ctx context.Context, oc *oauthClient, e *Entry) error {
 	var first error
 	try := func(tok, hint string) {
 		if tok == "" {

@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"context"
@@ -16,7 +16,7 @@ func TestLogin(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		setup   func(*fakeAuthServer)
-		args    []string
+		timeout time.Duration
 		browser func(string) error
 		ok      bool
 		wantErr error
@@ -34,8 +34,8 @@ func TestLogin(t *testing.T) {
 			want: "the server refused the sign-in: access_denied: the user said no",
 		},
 		"no browser, nobody signs in": {
-			args: []string{"--timeout", "300ms"},
-			want: "no sign-in within 300ms",
+			timeout: 300 * time.Millisecond,
+			want:    "no sign-in within 300ms",
 		},
 	}
 	for name, tc := range tests {
@@ -47,9 +47,9 @@ func TestLogin(t *testing.T) {
 			}
 			env := testEnv(t, &testClock{t: time.Now()}, tc.browser)
 			var stderr strings.Builder
-			err := loginCmd(t.Context(), append([]string{"--server", fake.URL() + "/"}, tc.args...), &stderr, env)
+			err := Login(t.Context(), LoginOptions{Server: fake.URL() + "/", Timeout: tc.timeout}, &stderr, env)
 			store, _ := env.store()
-			f, lerr := store.load()
+			f, lerr := store.Load()
 			if lerr != nil {
 				t.Fatal(lerr)
 			}
@@ -83,12 +83,12 @@ func TestLoginAgainRevokesTheOldTokens(t *testing.T) {
 	fake := newFakeAuthServer(t)
 	env := testEnv(t, &testClock{t: time.Now()}, followAll)
 	store, _ := env.store()
-	login := func() *tokenEntry {
+	login := func() *Entry {
 		t.Helper()
-		if err := loginCmd(t.Context(), []string{"--server", fake.URL()}, io.Discard, env); err != nil {
+		if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
 			t.Fatal(err)
 		}
-		f, err := store.load()
+		f, err := store.Load()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,16 +108,15 @@ func TestLoginFlags(t *testing.T) {
 	t.Parallel()
 	env := testEnv(t, &testClock{t: time.Now()}, nil)
 	tests := map[string]struct {
-		args []string
+		o    LoginOptions
 		want string
 	}{
-		"no server":  {nil, "extauthz login --server URL"},
-		"not http":   {[]string{"--server", "file:///etc/passwd"}, "must be http:// or https://"},
-		"extra args": {[]string{"--server", "https://x", "y"}, `unexpected argument "y"`},
+		"no server": {LoginOptions{}, "--server URL is required"},
+		"not http":  {LoginOptions{Server: "file:///etc/passwd"}, "must be http:// or https://"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if err := loginCmd(t.Context(), tc.args, io.Discard, env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := Login(t.Context(), tc.o, io.Discard, env); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%v, want %q", err, tc.want)
 			}
 		})
@@ -174,24 +173,13 @@ func TestTokenFileMode(t *testing.T) {
 	t.Parallel()
 	fake := newFakeAuthServer(t)
 	env := testEnv(t, &testClock{t: time.Now()}, followAll)
-	if err := loginCmd(t.Context(), []string{"--server", fake.URL()}, io.Discard, env); err != nil {
+	if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
 		t.Fatal(err)
 	}
 	store, _ := env.store()
 	for path, want := range map[string]os.FileMode{store.dir: 0o700, store.path(): 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want %v", path, fi.Mode().Perm(), err, want)
-		}
-	}
-}
-
-// TestClientUsage: the client commands' mistakes are usage errors (exit 2).
-func TestClientUsage(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"login"}, {"token", "--nope"}, {"logout", "extra"}, {"login", "--server", "https://x", "--timeout", "soon"}} {
-		var out, errOut strings.Builder
-		if code := run(t.Context(), args, &out, &errOut); code != 2 || out.Len() != 0 || !strings.Contains(errOut.String(), "Usage:") {
-			t.Errorf("run(%v) = %d\nstdout: %s\nstderr: %s", args, code, out.String(), errOut.String())
 		}
 	}
 }

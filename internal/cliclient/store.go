@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 // The token file of `extauthz login`: one entry per server, in the user's
 // config directory, readable by the user only.
 const (
-	tokenFileName = "tokens.json"
-	// configDirEnv overrides where the token file lives.
-	configDirEnv = "TFGATE_CONFIG_DIR"
+	TokenFileName = "tokens.json"
+	// ConfigDirEnv overrides where the token file lives.
+	ConfigDirEnv = "TFGATE_CONFIG_DIR"
 	// tokenFileVersion is written to every file; a newer one is refused
 	// rather than rewritten without the fields this binary does not know.
 	tokenFileVersion = 1
@@ -29,31 +29,31 @@ const (
 	lockStale = 30 * time.Second
 )
 
-// tokenFile is the JSON of tokens.json.
-type tokenFile struct {
-	Version int                    `json:"version"`
-	Servers map[string]*tokenEntry `json:"servers"`
+// File is the JSON of tokens.json.
+type File struct {
+	Version int               `json:"version"`
+	Servers map[string]*Entry `json:"servers"`
 }
 
-// tokenEntry is what one server issued: the access and refresh tokens of
+// Entry is what one server issued: the access and refresh tokens of
 // the login, and narrower access tokens asked for with --scope, by scope.
-type tokenEntry struct {
+type Entry struct {
 	AccessToken  string                  `json:"access_token"`
 	TokenType    string                  `json:"token_type"`
 	ExpiresAt    time.Time               `json:"expires_at"`
 	RefreshToken string                  `json:"refresh_token,omitempty"`
 	Scope        string                  `json:"scope,omitempty"`
-	Scoped       map[string]*scopedToken `json:"scoped,omitempty"`
+	Scoped       map[string]*ScopedToken `json:"scoped,omitempty"`
 }
 
-// scopedToken is an access token for a narrower scope than the login's.
-type scopedToken struct {
+// ScopedToken is an access token for a narrower scope than the login's.
+type ScopedToken struct {
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 // servers returns the file's server URLs, sorted.
-func (f *tokenFile) servers() []string {
+func (f *File) servers() []string {
 	out := make([]string, 0, len(f.Servers))
 	for s := range f.Servers {
 		out = append(out, s)
@@ -62,30 +62,33 @@ func (f *tokenFile) servers() []string {
 	return out
 }
 
-// tokenStore reads and writes tokens.json in dir.
-type tokenStore struct {
+// Store reads and writes tokens.json in dir.
+type Store struct {
 	dir string
 }
 
-// defaultConfigDir is $TFGATE_CONFIG_DIR, or tfgate in the user's config
+// NewStore is the token file in dir.
+func NewStore(dir string) *Store { return &Store{dir: dir} }
+
+// DefaultConfigDir is $TFGATE_CONFIG_DIR, or tfgate in the user's config
 // directory (~/.config/tfgate on Linux).
-func defaultConfigDir() (string, error) {
-	if d := os.Getenv(configDirEnv); d != "" {
+func DefaultConfigDir() (string, error) {
+	if d := os.Getenv(ConfigDirEnv); d != "" {
 		return d, nil
 	}
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the config directory (set $%s): %w", configDirEnv, err)
+		return "", fmt.Errorf("finding the config directory (set $%s): %w", ConfigDirEnv, err)
 	}
 	return filepath.Join(d, "tfgate"), nil
 }
 
-func (s *tokenStore) path() string { return filepath.Join(s.dir, tokenFileName) }
+func (s *Store) path() string { return filepath.Join(s.dir, TokenFileName) }
 
 // load reads the file; a missing file is an empty one. A file others can
 // read is refused, as ssh refuses such a key: its tokens may have leaked.
-func (s *tokenStore) load() (*tokenFile, error) {
-	f := &tokenFile{Version: tokenFileVersion, Servers: map[string]*tokenEntry{}}
+func (s *Store) Load() (*File, error) {
+	f := &File{Version: tokenFileVersion, Servers: map[string]*Entry{}}
 	data, err := os.ReadFile(s.path())
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
@@ -103,7 +106,7 @@ func (s *tokenStore) load() (*tokenFile, error) {
 		return nil, fmt.Errorf("%s was written by a newer extauthz (version %d)", s.path(), f.Version)
 	}
 	if f.Servers == nil {
-		f.Servers = map[string]*tokenEntry{}
+		f.Servers = map[string]*Entry{}
 	}
 	return f, nil
 }
@@ -129,7 +132,7 @@ func checkPrivate(path string) error {
 // synced and renamed over the old one, so a reader sees one or the other
 // and a crash leaves no half-written tokens. The directory is created
 // with mode 0700.
-func (s *tokenStore) save(f *tokenFile) error {
+func (s *Store) save(f *File) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("creating the config directory: %w", err)
 	}
@@ -138,7 +141,7 @@ func (s *tokenStore) save(f *tokenFile) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, tokenFileName+".*.tmp")
+	tmp, err := os.CreateTemp(s.dir, TokenFileName+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("writing the token file: %w", err)
 	}
@@ -171,13 +174,13 @@ func writeSynced(f *os.File, data []byte) error {
 // leaves, unless fn fails. Commands that refresh do the refresh inside
 // fn, so two `extauthz token` at once do not both spend the same
 // (rotating) refresh token.
-func (s *tokenStore) update(ctx context.Context, fn func(f *tokenFile) error) error {
+func (s *Store) update(ctx context.Context, fn func(f *File) error) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	f, err := s.load()
+	f, err := s.Load()
 	if err != nil {
 		return err
 	}
@@ -190,7 +193,7 @@ func (s *tokenStore) update(ctx context.Context, fn func(f *tokenFile) error) er
 // lock takes tokens.json.lock, a file created exclusively (portable,
 // unlike flock). A lock older than lockStale was left by a process that
 // died holding it and is taken over.
-func (s *tokenStore) lock(ctx context.Context) (unlock func(), err error) {
+func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the config directory: %w", err)
 	}

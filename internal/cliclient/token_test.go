@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"errors"
@@ -10,31 +10,31 @@ import (
 
 // signedIn logs in to a fake server and returns the env, its store and
 // the clock.
-func signedIn(t *testing.T, fake *fakeAuthServer) (clientEnv, *tokenStore, *testClock) {
+func signedIn(t *testing.T, fake *fakeAuthServer) (Env, *Store, *testClock) {
 	t.Helper()
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	env := testEnv(t, clk, followAll)
-	if err := loginCmd(t.Context(), []string{"--server", fake.URL()}, io.Discard, env); err != nil {
+	if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
 		t.Fatal(err)
 	}
 	store, _ := env.store()
 	return env, store, clk
 }
 
-func entryOf(t *testing.T, store *tokenStore, server string) *tokenEntry {
+func entryOf(t *testing.T, store *Store, server string) *Entry {
 	t.Helper()
-	f, err := store.load()
+	f, err := store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f.Servers[server]
 }
 
-// runToken runs `extauthz token args` and returns stdout and stderr.
-func runToken(t *testing.T, env clientEnv, args ...string) (string, string, error) {
+// runToken runs `extauthz token` and returns stdout and stderr.
+func runToken(t *testing.T, env Env, o TokenOptions) (string, string, error) {
 	t.Helper()
 	var out, errOut strings.Builder
-	err := tokenCmd(t.Context(), args, &out, &errOut, env)
+	err := Token(t.Context(), o, &out, &errOut, env)
 	return out.String(), errOut.String(), err
 }
 
@@ -45,7 +45,7 @@ func TestTokenRefresh(t *testing.T) {
 	login := entryOf(t, store, fake.URL())
 
 	// Fresh: printed as is, and only it, with no request to the server.
-	out, _, err := runToken(t, env)
+	out, _, err := runToken(t, env, TokenOptions{})
 	if err != nil || out != login.AccessToken+"\n" {
 		t.Fatalf("fresh token: %q %v", out, err)
 	}
@@ -56,7 +56,7 @@ func TestTokenRefresh(t *testing.T) {
 	// 59 minutes later it has less than a minute left: renewed, and the
 	// rotated refresh token stored.
 	clk.Add(59*time.Minute + time.Second)
-	out, _, err = runToken(t, env, "--server", fake.URL())
+	out, _, err = runToken(t, env, TokenOptions{Server: fake.URL()})
 	renewed := entryOf(t, store, fake.URL())
 	if err != nil || out != renewed.AccessToken+"\n" || renewed.AccessToken == login.AccessToken {
 		t.Fatalf("renewal: %q %v (stored %+v)", out, err, renewed)
@@ -78,7 +78,7 @@ func TestTokenScope(t *testing.T) {
 	env, store, _ := signedIn(t, fake)
 	login := entryOf(t, store, fake.URL())
 
-	out, _, err := runToken(t, env, "--scope", "model:other")
+	out, _, err := runToken(t, env, TokenOptions{Scope: "model:other"})
 	e := entryOf(t, store, fake.URL())
 	scoped := e.Scoped["model:other"]
 	if err != nil || scoped == nil || out != scoped.AccessToken+"\n" {
@@ -92,14 +92,14 @@ func TestTokenScope(t *testing.T) {
 		t.Errorf("scoped request %v", last)
 	}
 	// Asked again (scope written differently): the cached one, no request.
-	if again, _, err := runToken(t, env, "--scope", " model:other "); again != out || err != nil {
+	if again, _, err := runToken(t, env, TokenOptions{Scope: " model:other "}); again != out || err != nil {
 		t.Errorf("again: %q %v", again, err)
 	}
 	if now, _ := fake.snapshot(); len(now) != len(reqs) {
 		t.Error("a cached scoped token was renewed")
 	}
 	// And the full token is still the login's.
-	if full, _, _ := runToken(t, env); full != login.AccessToken+"\n" {
+	if full, _, _ := runToken(t, env, TokenOptions{}); full != login.AccessToken+"\n" {
 		t.Errorf("full token %q", full)
 	}
 }
@@ -114,7 +114,7 @@ func TestTokenFailures(t *testing.T) {
 		clear(fake.refresh)
 		fake.mu.Unlock()
 		clk.Add(2 * time.Hour)
-		out, _, err := runToken(t, env)
+		out, _, err := runToken(t, env, TokenOptions{})
 		var se *signInError
 		if out != "" || !errors.As(err, &se) || err.Error() != "the sign-in to "+fake.URL()+" has expired or was revoked: run `extauthz login --server "+fake.URL()+"`" {
 			t.Errorf("%q %v", out, err)
@@ -131,7 +131,7 @@ func TestTokenFailures(t *testing.T) {
 		fake.unavailable = true
 		fake.mu.Unlock()
 		clk.Add(59*time.Minute + 30*time.Second)
-		out, errOut, err := runToken(t, env)
+		out, errOut, err := runToken(t, env, TokenOptions{})
 		if err != nil || out != entryOf(t, store, fake.URL()).AccessToken+"\n" || !strings.Contains(errOut, "temporarily_unavailable") {
 			t.Errorf("%q %q %v", out, errOut, err)
 		}
@@ -142,12 +142,12 @@ func TestTokenFailures(t *testing.T) {
 		env, store, clk := signedIn(t, fake)
 		fake.srv.Close()
 		clk.Add(59*time.Minute + 30*time.Second)
-		out, errOut, err := runToken(t, env)
+		out, errOut, err := runToken(t, env, TokenOptions{})
 		if err != nil || out != entryOf(t, store, fake.URL()).AccessToken+"\n" || !strings.Contains(errOut, "warning: renewing the token") {
 			t.Errorf("%q %q %v", out, errOut, err)
 		}
 		clk.Add(time.Minute)
-		if out, _, err := runToken(t, env); out != "" || err == nil || !strings.Contains(err.Error(), "could not reach") {
+		if out, _, err := runToken(t, env, TokenOptions{}); out != "" || err == nil || !strings.Contains(err.Error(), "could not reach") {
 			t.Errorf("expired and unreachable: %q %v", out, err)
 		}
 	})
@@ -157,23 +157,23 @@ func TestTokenChoosesTheServer(t *testing.T) {
 	t.Parallel()
 	clk := &testClock{t: time.Now()}
 	env := testEnv(t, clk, followAll)
-	if _, _, err := runToken(t, env); err == nil || err.Error() != "not signed in: run `extauthz login --server URL`" {
+	if _, _, err := runToken(t, env, TokenOptions{}); err == nil || err.Error() != "not signed in: run `extauthz login --server URL`" {
 		t.Errorf("no servers: %v", err)
 	}
-	if _, _, err := runToken(t, env, "--server", "https://x.example/"); err == nil ||
+	if _, _, err := runToken(t, env, TokenOptions{Server: "https://x.example/"}); err == nil ||
 		err.Error() != "not signed in to https://x.example: run `extauthz login --server https://x.example`" {
 		t.Errorf("unknown server: %v", err)
 	}
 	a, b := newFakeAuthServer(t), newFakeAuthServer(t)
 	for _, f := range []*fakeAuthServer{a, b} {
-		if err := loginCmd(t.Context(), []string{"--server", f.URL()}, io.Discard, env); err != nil {
+		if err := Login(t.Context(), LoginOptions{Server: f.URL()}, io.Discard, env); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := runToken(t, env); err == nil || !strings.Contains(err.Error(), "signed in to several servers") {
+	if _, _, err := runToken(t, env, TokenOptions{}); err == nil || !strings.Contains(err.Error(), "signed in to several servers") {
 		t.Errorf("two servers: %v", err)
 	}
-	if out, _, err := runToken(t, env, "--server", b.URL()); err != nil || out == "" {
+	if out, _, err := runToken(t, env, TokenOptions{Server: b.URL()}); err != nil || out == "" {
 		t.Errorf("--server: %q %v", out, err)
 	}
 }
@@ -184,12 +184,12 @@ func TestLogout(t *testing.T) {
 		t.Parallel()
 		fake := newFakeAuthServer(t)
 		env, store, _ := signedIn(t, fake)
-		if _, _, err := runToken(t, env, "--scope", "model:m"); err != nil {
+		if _, _, err := runToken(t, env, TokenOptions{Scope: "model:m"}); err != nil {
 			t.Fatal(err)
 		}
 		e := entryOf(t, store, fake.URL())
 		var stderr strings.Builder
-		if err := logoutCmd(t.Context(), nil, &stderr, env); err != nil || !strings.Contains(stderr.String(), "tokens revoked and forgotten") {
+		if err := Logout(t.Context(), "", &stderr, env); err != nil || !strings.Contains(stderr.String(), "tokens revoked and forgotten") {
 			t.Fatalf("%v %s", err, stderr.String())
 		}
 		_, revoked := fake.snapshot()
@@ -200,7 +200,7 @@ func TestLogout(t *testing.T) {
 		if entryOf(t, store, fake.URL()) != nil {
 			t.Error("entry not forgotten")
 		}
-		if _, _, err := runToken(t, env, "--server", fake.URL()); err == nil || !strings.Contains(err.Error(), "not signed in to") {
+		if _, _, err := runToken(t, env, TokenOptions{Server: fake.URL()}); err == nil || !strings.Contains(err.Error(), "not signed in to") {
 			t.Errorf("token after logout: %v", err)
 		}
 	})
@@ -210,8 +210,8 @@ func TestLogout(t *testing.T) {
 		env, store, _ := signedIn(t, fake)
 		fake.srv.Close()
 		var stderr strings.Builder
-		err := logoutCmd(t.Context(), []string{"--server", fake.URL()}, &stderr, env)
-		if !errors.Is(err, errFailed) || !strings.Contains(stderr.String(), "could not revoke them") ||
+		err := Logout(t.Context(), fake.URL(), &stderr, env)
+		if !errors.Is(err, ErrReported) || !strings.Contains(stderr.String(), "could not revoke them") ||
 			!strings.Contains(stderr.String(), "stays valid until") {
 			t.Errorf("%v %s", err, stderr.String())
 		}

@@ -1,4 +1,4 @@
-package main
+package cliclient
 
 import (
 	"encoding/json"
@@ -172,7 +172,7 @@ func (f *fakeAuthServer) snapshot() (requests []url.Values, revoked []string) {
 	return append([]url.Values(nil), f.requests...), append([]string(nil), f.revoked...)
 }
 
-// testClock is a settable clock for clientEnv.now.
+// testClock is a settable clock for Env.now.
 type testClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -190,14 +190,14 @@ func (c *testClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// testEnv is a clientEnv on a temporary config directory with clk's time;
+// testEnv is a Env on a temporary config directory with clk's time;
 // its "browser" follows the sign-in URL with follow, if set.
-func testEnv(t *testing.T, clk *testClock, follow func(string) error) clientEnv {
+func testEnv(t *testing.T, clk *testClock, follow func(string) error) Env {
 	dir := t.TempDir() + "/cfg"
-	env := defaultClientEnv()
-	env.now = clk.Now
-	env.configDir = func() (string, error) { return dir, nil }
-	env.openURL = func(u string) error {
+	env := DefaultEnv()
+	env.Now = clk.Now
+	env.ConfigDir = func() (string, error) { return dir, nil }
+	env.OpenURL = func(u string) error {
 		if follow == nil {
 			return fmt.Errorf("no browser here")
 		}
