@@ -39,12 +39,12 @@ const (
 	// (envoyproxy/envoy dc2d3098ae, "repo: Release v1.36.2"):
 	//   - OK request headers: append:true appends to an existing header or is
 	//     dropped, anything else sets; append_action is not read
-	//     (ext_authz_grpc_impl.cc:19-29, ext_authz.cc:660-731);
+	//     (ext_authz_grpc_impl.cc:19-29, ext_authz.cc:660-734);
 	//   - denied headers: only append-less/false entries reach the local
 	//     reply (ext_authz.cc:945-963);
 	//   - a CheckResponse with error_response (field 5, unknown to v1.36)
 	//     and a non-OK status is a plain deny, 403 (ext_authz_grpc_impl.cc:
-	//     120-134 treat it as having no denied_response);
+	//     119-134 see no denied_response);
 	//   - an RPC failure answers status_on_error (ext_authz.cc:967-995);
 	//   - the request-header limits are checked once after all OK mutations
 	//     (ext_authz.cc:884-888).

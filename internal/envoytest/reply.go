@@ -69,7 +69,7 @@ func prepareGRPCLocalReply(h http.Header, rep localReply) {
 		h.Set("Grpc-Status", strconv.Itoa(httpToGrpcStatus(rep.status)))
 	}
 	// No trailing-newline trim: Envoy drops one only when a local_reply_config
-	// formats the body as JSON (utility.cc:757-766 at v1.36.2), which the
+	// formats the body as JSON (utility.cc:760-765 at v1.36.2), which the
 	// emulator does not model, so the body is encoded as it is.
 	if rep.body != "" {
 		h.Set("Grpc-Message", percentEncode(rep.body))

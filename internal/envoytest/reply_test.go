@@ -108,7 +108,7 @@ func TestGRPCErrorAndTooLarge(t *testing.T) {
 }
 
 func TestPercentEncode(t *testing.T) {
-	// '~' is encoded: Envoy's test is ch >= '~' (utility.cc:1266 at v1.36.2).
+	// '~' is encoded: Envoy's test is ch >= '~' (utility.cc:1267 at v1.36.2).
 	tests := map[string]string{"plain text ~": "plain text %7E", "a}b": "a}b", "%": "%25", "\x7f\x1f": "%7F%1F", "é": "%C3%A9"}
 	for in, want := range tests {
 		if got := percentEncode(in); got != want {
