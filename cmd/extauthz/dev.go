@@ -22,8 +22,8 @@ import (
 
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 )
 
 // devListeners are the loopback sockets of `extauthz dev`, bound before
@@ -146,7 +146,7 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	if md, err := idp.Metadata(); err != nil || os.WriteFile(metadata, md, 0o600) != nil {
 		return fmt.Errorf("dev: writing the IdP's metadata: %v", err)
 	}
-	tfs, err := tfservingtest.New(tfservingtest.DefaultConfig())
+	tfs, err := tfservingstandin.New(tfservingstandin.DefaultConfig())
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -191,8 +191,8 @@ func devConfig(base, idpMetadata string) Config {
 // envoy/envoy.yaml's "rest" and "grpc" listeners (routes, path handling,
 // header stripping, ext_authz settings) with its clusters pointed at the
 // development listeners.
-func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.Proxy, *envoytest.Proxy, error) {
-	bs, err := envoytest.ParseBootstrap(envoy.BootstrapYAML)
+func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoyemu.Proxy, *envoyemu.Proxy, error) {
+	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,14 +201,14 @@ func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.
 		"tfserving_rest": {Scheme: "http", Host: l.tfsREST.Addr().String()},
 		"tfserving_grpc": {Scheme: "http", Host: l.tfsGRPC.Addr().String()},
 	}
-	var proxies [2]*envoytest.Proxy
+	var proxies [2]*envoyemu.Proxy
 	for i, name := range []string{"rest", "grpc"} {
-		cfg, err := envoytest.FromBootstrap(bs, name, clusters)
+		cfg, err := envoyemu.FromBootstrap(bs, name, clusters)
 		if err != nil {
 			return nil, nil, err
 		}
 		cfg.Authz = client
-		if proxies[i], err = envoytest.New(cfg); err != nil {
+		if proxies[i], err = envoyemu.New(cfg); err != nil {
 			return nil, nil, err
 		}
 	}

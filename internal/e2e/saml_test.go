@@ -21,7 +21,7 @@ import (
 	"github.com/tfgate/tfgate/internal/devidp"
 	"github.com/tfgate/tfgate/internal/pysaml2idp"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify"
 	"github.com/tfgate/tfgate/samlverify/sp"
@@ -40,7 +40,7 @@ const samlCookie = "tfgate"
 // IdPs are the development IdP (the default) and Debian's pysaml2
 // (?idp=pysaml2).
 type samlStack struct {
-	tfs   *tfservingtest.Server
+	tfs   *tfservingstandin.Server
 	base  string // the emulated Envoy REST listener, as browsers see it
 	dev   *devidp.IdP
 	py    *pysaml2idp.IdP
@@ -53,7 +53,7 @@ func startSAMLStack(t *testing.T) *samlStack {
 	if err := pysaml2idp.Available(); err != nil {
 		t.Fatal(err) // says: apt-get install -y python3-pysaml2 xmlsec1
 	}
-	s := &samlStack{tfs: tfservingtest.Start(t), logs: &lockedBuffer{}}
+	s := &samlStack{tfs: tfservingstandin.Start(t), logs: &lockedBuffer{}}
 	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
 	if err != nil {
 		t.Fatal(err)

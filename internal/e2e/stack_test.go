@@ -21,9 +21,9 @@ import (
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/envoy"
-	"github.com/tfgate/tfgate/internal/envoytest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 	"github.com/tfgate/tfgate/rego"
 )
 
@@ -50,7 +50,7 @@ const (
 )
 
 type stack struct {
-	tfs      *tfservingtest.Server
+	tfs      *tfservingstandin.Server
 	redis    *redistest.Server
 	store    *session.Redis
 	restAddr string // the emulated Envoy REST listener
@@ -84,7 +84,7 @@ func (b *lockedBuffer) String() string {
 func startStack(tb testing.TB) *stack {
 	tb.Helper()
 	ctx := context.Background()
-	s := &stack{tfs: tfservingtest.Start(tb), redis: redistest.Start(tb)}
+	s := &stack{tfs: tfservingstandin.Start(tb), redis: redistest.Start(tb)}
 
 	store, err := session.NewRedis(s.redis.Client(), session.RedisConfig{Prefix: "tfgate:"})
 	if err != nil {
@@ -135,7 +135,7 @@ func startShippedEnvoy(tb testing.TB, listener string, clusters map[string]*url.
 }
 
 // envoyConfig is the emulator's configuration.
-type envoyConfig = envoytest.Config
+type envoyConfig = envoyemu.Config
 
 // startShippedEnvoyEdited is startShippedEnvoy for s, with the config
 // changed by edit: for tests of a deployment that differs from envoy.yaml.
@@ -148,11 +148,11 @@ func startShippedEnvoyEdited(tb testing.TB, listener string, s *stack, edit func
 
 func startEnvoy(tb testing.TB, listener string, clusters map[string]*url.URL, authz authv3.AuthorizationClient, edit func(*envoyConfig)) string {
 	tb.Helper()
-	bs, err := envoytest.ParseBootstrap(envoy.BootstrapYAML)
+	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := envoytest.FromBootstrap(bs, listener, clusters)
+	cfg, err := envoyemu.FromBootstrap(bs, listener, clusters)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func startEnvoy(tb testing.TB, listener string, clusters map[string]*url.URL, au
 	if edit != nil {
 		edit(&cfg)
 	}
-	_, addr := envoytest.Start(tb, cfg)
+	_, addr := envoyemu.Start(tb, cfg)
 	return addr
 }
 
@@ -208,7 +208,7 @@ func serveGRPC(tb testing.TB, g *grpc.Server) authv3.AuthorizationClient {
 
 // reached reports how many requests reached the TF Serving stand-in since
 // the last reset, and resets.
-func (s *stack) reached() []tfservingtest.Record {
+func (s *stack) reached() []tfservingstandin.Record {
 	recs := s.tfs.Requests()
 	s.tfs.Reset()
 	return recs
