@@ -15,7 +15,7 @@ func TestDevIdPOffLoopbackPrintsNothing(t *testing.T) {
 	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "example.com:0"} {
 		var out, errOut strings.Builder
-		err := devIdPCmd(t.Context(), []string{"--listen", addr}, &out, &errOut)
+		err := devIdPCmd(t.Context(), devIdPOptions{listen: addr}, &out, &errOut)
 		if !errors.Is(err, devidp.ErrNotLoopback) {
 			t.Errorf("--listen %s: %v, want ErrNotLoopback", addr, err)
 		}
