@@ -27,7 +27,7 @@ func TestREST(t *testing.T) {
 				if err := json.Unmarshal([]byte(body), &out); err != nil || fmt.Sprint(out.Predictions) != "[2.5 3 4.5]" {
 					t.Errorf("predictions: %s", body)
 				}
-				if up.Get("X-Tfgate-User") != "alice" || up.Get("X-Tfgate-Groups") != "ml-engineers" || up.Get("X-Tfgate-Email") != "alice@example.com" {
+				if up.Get("X-Tfgate-User") != "alice" || up.Get("X-Tfgate-Groups") != `"ml-engineers"` || up.Get("X-Tfgate-Email") != "alice@example.com" {
 					t.Errorf("identity headers upstream: %v", up)
 				}
 				if up.Get("Authorization") != "" {
@@ -54,7 +54,7 @@ func TestREST(t *testing.T) {
 				"X-Tfgate-Groups": {"admins"}, "X-Tfgate-Role": {"admin"}},
 			wantStatus: 200, wantReached: true,
 			check: func(t *testing.T, _ *http.Response, _ string, up http.Header) {
-				if up.Values("X-Tfgate-User")[0] != "alice" || len(up.Values("X-Tfgate-User")) != 1 || up.Get("X-Tfgate-Groups") != "ml-engineers" {
+				if up.Values("X-Tfgate-User")[0] != "alice" || len(up.Values("X-Tfgate-User")) != 1 || up.Get("X-Tfgate-Groups") != `"ml-engineers"` {
 					t.Errorf("identity upstream: %v", up)
 				}
 				if up.Get("X-Tfgate-Role") != "" {
