@@ -82,7 +82,8 @@ type SessionsConfig struct {
 
 // MemoryConfig configures the in-memory session store.
 type MemoryConfig struct {
-	// MaxEntries bounds the store. Default: 100000.
+	// MaxEntries bounds each kind of entry (browser sessions, tokens, CLI
+	// codes, the replay cache) in its own pool. Default: 100000.
 	MaxEntries int `yaml:"max_entries"`
 }
 
