@@ -50,7 +50,10 @@ func TestRefreshRotationFlat(t *testing.T) {
 				store = mem
 			case "redis":
 				rdb = redistest.Start(t).Client()
-				r, err := session.NewRedis(rdb, session.RedisConfig{Prefix: "tfgate:"})
+				// Generous timeouts: this test is about state, not latency, and
+				// the full suite runs it on a loaded machine (50ms lookups time
+				// out there now and then).
+				r, err := session.NewRedis(rdb, session.RedisConfig{Prefix: "tfgate:", Timeout: 5 * time.Second, UpdateTimeout: 5 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
