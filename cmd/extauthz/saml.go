@@ -124,7 +124,8 @@ func defaultSAMLConfig() SAMLConfig {
 
 // defaultSAMLAttributes covers, in order: devidp, pysaml2, Okta, Google and
 // Keycloak ("groups", "email", ...), LDAP-style names and OIDs, Entra ID
-// and ADFS claim URIs, and Keycloak's "memberOf"/"member" group mappers.
+// and ADFS claim URIs, Keycloak's "memberOf"/"member" group mappers, and
+// eduPerson's isMemberOf (SimpleSAMLphp, Shibboleth) by name and by OID.
 func defaultSAMLAttributes() SAMLAttributes {
 	return SAMLAttributes{
 		Groups: []string{
@@ -133,6 +134,8 @@ func defaultSAMLAttributes() SAMLAttributes {
 			"http://schemas.xmlsoap.org/claims/Group",
 			"memberOf",
 			"member",
+			"isMemberOf",
+			"urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
 		},
 		Email: []string{
 			"email",
