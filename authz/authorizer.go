@@ -129,6 +129,7 @@ func (a *Authorizer) decide(ctx context.Context, r *Request, cred Credential, d 
 		if err != nil {
 			return nil, fmt.Errorf("evaluating policy: %w", err)
 		}
+		v.Reason = redactReason(v.Reason, r.Path, []InputTarget{in.Target})
 		// The revision comes with the verdict, so a reload between two
 		// evaluations cannot mislabel the decision.
 		d.PolicyRevision = v.PolicyRevision

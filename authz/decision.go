@@ -87,6 +87,15 @@ func SessionHandle(token string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// TokenRef names the session token names without the token: its handle
+// and the hex SHA-256 under which stores keep it, "handle:hash". A store
+// can delete a session by its ref (Session.Replaces); the ref reveals
+// nothing that opens the session.
+func TokenRef(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return SessionHandle(token) + ":" + hex.EncodeToString(sum[:])
+}
+
 // unforwardable names the first identity attribute of s that cannot be an
 // HTTP header value, or returns "" when all can (and when s is nil).
 func unforwardable(s *Subject) string {
@@ -99,11 +108,8 @@ func unforwardable(s *Subject) string {
 	case !IsHeaderValue(s.Email):
 		return "email"
 	}
-	for _, g := range s.Groups {
-		if !IsHeaderValue(g) {
-			return "group name"
-		}
-	}
+	// Group names are always forwardable: x-tfgate-groups encodes any
+	// byte (EncodeGroups).
 	return ""
 }
 
@@ -131,7 +137,7 @@ func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName strin
 		d.Set = append(d.Set,
 			Header{HeaderUser, d.Subject.ID},
 			Header{HeaderEmail, d.Subject.Email},
-			Header{HeaderGroups, strings.Join(d.Subject.Groups, ",")},
+			Header{HeaderGroups, EncodeGroups(d.Subject.Groups)},
 			Header{HeaderSession, d.SessionHandle},
 		)
 	}

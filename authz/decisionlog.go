@@ -83,13 +83,13 @@ func NewDecisionRecord(now time.Time, r *Request, d *Decision, err error, latenc
 		rec.Error = err.Error()
 		return rec
 	}
-	rec.DecisionID, rec.Allow, rec.Reason = d.ID, d.Allow, d.Reason
+	rec.DecisionID, rec.Allow, rec.Reason = d.ID, d.Allow, d.Reason // Check redacted the reason
 	rec.Session, rec.PolicyRevision = d.SessionHandle, d.PolicyRevision
 	if s := d.Subject; s != nil {
 		rec.Subject, rec.Email, rec.Groups, rec.IdP, rec.Auth = s.ID, s.Email, s.Groups, s.IdP, s.Auth
 	}
 	for _, t := range d.Targets {
-		rec.Targets = append(rec.Targets, NewInputTarget(t))
+		rec.Targets = append(rec.Targets, redactTarget(NewInputTarget(t)))
 	}
 	return rec
 }

@@ -41,6 +41,19 @@ type Session struct {
 	// below it: signing out of a browser session revokes ROOT, a reused
 	// refresh token or code its grant. Empty for a browser session.
 	Family string `json:"fam,omitempty"`
+	// Access and Replaces, on a refresh token's record only: Access names
+	// (TokenRef) the access token issued with it; Replaces names what
+	// rotating it deletes: the access token before that one, and the
+	// record of the refresh token it replaced (kept until then as the
+	// tombstone that detects its reuse). So a grant holds the same few
+	// entries however often it rotates.
+	Access   string   `json:"acc,omitempty"`
+	Replaces []string `json:"rep,omitempty"`
+	// RotationWindow and Rotations, on a refresh token's record only,
+	// count the rotations of its grant since RotationWindow, for the
+	// token endpoint's per-grant rotation rate cap.
+	RotationWindow time.Time `json:"rw,omitzero"`
+	Rotations      int       `json:"rn,omitempty"`
 }
 
 // Credential kinds, as policies see them in input.subject.auth.

@@ -38,6 +38,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -199,6 +200,7 @@ func TestEnvoyConfig(t *testing.T) {
 			&extauthzv3.ExtAuthzPerRoute{},
 			&upstreamhttpv3.HttpProtocolOptions{},
 			&headermutationv3.HeaderMutation{},
+			&localratelimitv3.LocalRateLimit{},
 		} {
 			name := string(typ.ProtoReflect().Descriptor().FullName())
 			if seen[name] == 0 {
@@ -213,6 +215,73 @@ func TestEnvoyConfig(t *testing.T) {
 			t.Errorf("%s: %s", envoyConfigFile, p)
 		}
 	})
+	t.Run("login rate limited", func(t *testing.T) {
+		t.Parallel()
+		for _, p := range checkLoginRateLimit(bs) {
+			t.Errorf("%s: %s", envoyConfigFile, p)
+		}
+	})
+}
+
+// checkLoginRateLimit requires what issue 8 asks of Envoy: the REST
+// listener's route for GET /saml/login (with a query) carries an enforced
+// local_ratelimit token bucket, with the filter in the chain before
+// ext_authz and the router; and no other route is limited by it (the
+// listener-wide config has no bucket).
+func checkLoginRateLimit(bs *bootstrapv3.Bootstrap) []string {
+	var problems []string
+	for _, l := range bs.GetStaticResources().GetListeners() {
+		if l.GetName() != listenerREST {
+			continue
+		}
+		h := &hcmv3.HttpConnectionManager{}
+		if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(h); err != nil {
+			return []string{err.Error()}
+		}
+		name, pos, authzPos := "", -1, -1
+		for i, hf := range h.GetHttpFilters() {
+			if hf.GetTypedConfig().MessageIs(&localratelimitv3.LocalRateLimit{}) {
+				name, pos = hf.GetName(), i
+				global := &localratelimitv3.LocalRateLimit{}
+				if err := hf.GetTypedConfig().UnmarshalTo(global); err != nil || global.GetTokenBucket() != nil {
+					problems = append(problems, "the listener-wide local_ratelimit must have no token bucket (it would limit TF Serving traffic too)")
+				}
+			}
+			if hf.GetTypedConfig().MessageIs(&extauthzv3.ExtAuthz{}) {
+				authzPos = i
+			}
+		}
+		if pos < 0 || pos > authzPos {
+			return append(problems, "no local_ratelimit HTTP filter before ext_authz on the REST listener")
+		}
+		for _, r := range pickVirtualHost(h.GetRouteConfig()).GetRoutes() {
+			ok, err := routeMatches(r.GetMatch(), "/saml/login", "")
+			if err != nil || !ok {
+				continue
+			}
+			a, set := r.GetTypedPerFilterConfig()[name]
+			per := &localratelimitv3.LocalRateLimit{}
+			if !set || a.UnmarshalTo(per) != nil {
+				return append(problems, "the route GET /saml/login matches has no local_ratelimit config")
+			}
+			tb := per.GetTokenBucket()
+			if tb.GetMaxTokens() == 0 || tb.GetTokensPerFill().GetValue() == 0 || tb.GetFillInterval().AsDuration() <= 0 {
+				problems = append(problems, "the /saml/login rate limit has no usable token bucket")
+			}
+			for what, f := range map[string]interface {
+				GetDefaultValue() *typev3.FractionalPercent
+			}{
+				"filter_enabled": per.GetFilterEnabled(), "filter_enforced": per.GetFilterEnforced(),
+			} {
+				if dv := f.GetDefaultValue(); dv.GetNumerator() != 100 || dv.GetDenominator() != typev3.FractionalPercent_HUNDRED {
+					problems = append(problems, "the /saml/login rate limit must have "+what+" at 100%")
+				}
+			}
+			return problems
+		}
+		return append(problems, "no route matches GET /saml/login")
+	}
+	return append(problems, "no REST listener")
 }
 
 // TestEnvoyConfigCatchesMistakes proves the checks can fail: each case breaks
@@ -255,8 +324,9 @@ func TestEnvoyConfigCatchesMistakes(t *testing.T) {
 		{"route to an unknown cluster", "cluster: tfserving_rest", "cluster: tfserving_rst", 1, stageTopology, `unknown cluster "tfserving_rst"`},
 		{"tfgate HTTP port", "port_value: 8080", "port_value: 8081", 1, stageTopology, "8080"},
 		{"tfgate gRPC port", "port_value: 9191", "port_value: 9192", 1, stageTopology, "9191"},
-		{"/token authz on", "disabled: true", "disabled: false", 2, stageTopology, `path "/token": goes to "extauthz_http" with ext_authz on`},
-		{"/token/revoke authz on", "disabled: true", "disabled: false", 3, stageTopology, `path "/token/revoke": goes to "extauthz_http" with ext_authz on`},
+		{"/saml/login authz on", "disabled: true", "disabled: false", 1, stageTopology, `path "/saml/login": goes to "extauthz_http" with ext_authz on`},
+		{"/token authz on", "disabled: true", "disabled: false", 3, stageTopology, `path "/token": goes to "extauthz_http" with ext_authz on`},
+		{"/token/revoke authz on", "disabled: true", "disabled: false", 4, stageTopology, `path "/token/revoke": goes to "extauthz_http" with ext_authz on`},
 		{"/token/revoke as a prefix", `match: {path: "/token/revoke"}`, `match: {prefix: "/token/revoke"}`, 1, stageTopology, `POST /token/revoke/x (content-type "") matched route prefix "/token/revoke": goes to "extauthz_http" with ext_authz off`},
 		{"rewrite on a TF Serving route", "cluster: tfserving_rest", "cluster: tfserving_rest\nprefix_rewrite: /v1/", 1, stageTopology, "rewrite"},
 		{"authz disabled for a whole virtual host", `domains: ["*"]`,
@@ -1050,4 +1120,40 @@ func routeMatches(m *routev3.RouteMatch, path, contentType string) (bool, error)
 		ok = contentType == "application/grpc" || strings.HasPrefix(contentType, "application/grpc+")
 	}
 	return ok, nil
+}
+
+// TestLoginRateLimitCheckCatches proves checkLoginRateLimit can fail.
+func TestLoginRateLimitCheckCatches(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(envoyConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string][2]string{
+		"no bucket":       {"max_tokens: 200", "# max_tokens removed"},
+		"not enforced":    {"default_value: {numerator: 100, denominator: HUNDRED}", "default_value: {numerator: 0, denominator: HUNDRED}"},
+		"route not limit": {"stat_prefix: saml_login", "stat_prefix: saml_login_x"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := mutate(string(raw), m[0], m[1], 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "route not limit" {
+				// Move the limit off the login route: rename the filter key.
+				doc, err = mutate(doc, "envoy.filters.http.local_ratelimit:", "envoy.filters.http.local_ratelimit_x:", 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			bs, err := parseBootstrap([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(checkLoginRateLimit(bs)) == 0 {
+				t.Error("checkLoginRateLimit found nothing wrong")
+			}
+		})
+	}
 }

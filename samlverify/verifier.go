@@ -39,7 +39,33 @@ type ResponseOptions struct {
 	// ReasonSignatureInvalid). When empty, the IdP is looked up by the Response's
 	// (or else the assertion's) Issuer, and checked after the signature.
 	ExpectedIdP string
+	// Pending, when set, is the caller's own record of the AuthnRequests
+	// it has outstanding (the SP keeps them in a sealed cookie in the
+	// browser, not in the store). It is called with the Response's
+	// InResponseTo, unverified ("" when the Response has none), before any
+	// signature is checked, and returns the request that ID names. Then:
+	// the request's IdP is the expected IdP (overriding ExpectedIdP); the
+	// verified InResponseTo must equal its ID, which is compared before any
+	// state is touched, so a Response for another request consumes
+	// nothing; and instead of consuming the ID from the ReplayCache, the
+	// ID is recorded as answered (SeenBefore, until the request's
+	// NotOnOrAfter), so each request is answered once. No match is
+	// ReasonUnknownRequest.
+	Pending func(inResponseTo string) (PendingRequest, bool)
 }
+
+// PendingRequest is an AuthnRequest the caller sent and still awaits an
+// answer to (see ResponseOptions.Pending).
+type PendingRequest struct {
+	// ID is the AuthnRequest's ID; IdP the entity ID it was sent to.
+	ID, IdP string
+	// NotOnOrAfter is when the request stops being answerable.
+	NotOnOrAfter time.Time
+}
+
+// answeredDomain separates answered request IDs from assertion IDs in the
+// replay cache.
+const answeredDomain = "tfgate answered request\x00"
 
 // VerifyResponse verifies samlResponse, the base64 SAMLResponse form value
 // of the HTTP-POST binding, and returns the identity its one assertion
@@ -66,14 +92,52 @@ func (v *Verifier) VerifyResponse(ctx context.Context, samlResponse string, opts
 	if err != nil {
 		return nil, err
 	}
+	var pending *PendingRequest
+	if opts.Pending != nil {
+		p, ok := opts.Pending(attr(doc.Root(), "InResponseTo"))
+		if !ok || p.ID == "" || p.IdP == "" {
+			return nil, failf(ReasonUnknownRequest, "InResponseTo names no sign-in pending in this browser")
+		}
+		pending, opts.ExpectedIdP = &p, p.IdP
+	}
 	id, err := v.verifyResponseDoc(doc.Root(), opts)
 	if err != nil {
 		return nil, err
+	}
+	if pending != nil {
+		if err := v.checkPendingState(ctx, id, *pending); err != nil {
+			return nil, err
+		}
+		return id, nil
 	}
 	if err := v.checkState(ctx, id, true); err != nil {
 		return nil, err
 	}
 	return id, nil
+}
+
+// checkPendingState is checkState for a request the caller holds: the
+// verified InResponseTo is compared with it first, so that a Response to
+// another request records nothing; then the assertion ID must be new and
+// the request not answered before.
+func (v *Verifier) checkPendingState(ctx context.Context, id *Identity, p PendingRequest) error {
+	if id.InResponseTo != p.ID {
+		return failf(ReasonUnknownRequest, "InResponseTo is not the sign-in pending in this browser")
+	}
+	if !v.cfg.Clock.Now().Before(p.NotOnOrAfter) {
+		return failf(ReasonUnknownRequest, "the sign-in this Response answers has expired")
+	}
+	if err := v.checkState(ctx, id, false); err != nil {
+		return err
+	}
+	seen, err := v.replay.SeenBefore(ctx, answeredDomain+p.ID, p.NotOnOrAfter)
+	if err != nil {
+		return fail(ReasonUnavailable, err)
+	}
+	if seen {
+		return failf(ReasonUnknownRequest, "the sign-in this Response answers was answered before")
+	}
+	return nil
 }
 
 // verifyResponseDoc runs the stateless checks on a parsed Response.

@@ -20,8 +20,12 @@
 //	g:hash(group)     revocation index: the same for a group's members
 //	f:hash(family)    revocation index: the same for a family (below)
 //	fx:hash(family)   a revoked family's tombstone, for ten minutes
-//	req:hash(id)      a remembered AuthnRequest ID (or other one-time ID)
-//	replay:hash(id)   an assertion ID in the replay cache (or other used ID)
+//	req:hash(id)      a one-time ID (Remember/Consume: a CLI authorization code's)
+//	replay:hash(id)   a used ID (SeenBefore): an assertion ID, an answered
+//	                  AuthnRequest ID, a used refresh token's record ref
+//
+// (AuthnRequest IDs are not remembered at /saml/login: the SP carries them
+// in a sealed cookie, so an anonymous login writes nothing.)
 //
 // and invalidations are published on prefix+"invalidate". Request and
 // assertion IDs are hashed too, so an attacker-chosen ID can neither make a
@@ -48,7 +52,12 @@
 // minted concurrently with the revocation cannot survive it (family.go).
 // Sessions with a Family have no idle timeout: they end at their own
 // ExpiresAt (which the token endpoint bounds by the sign-in's end) or with
-// their family.
+// their family. Discard deletes family members by ref (authz.TokenRef),
+// taking them out of their indexes without revoking anything, and Forget
+// drops a replay-cache ID: refresh rotation uses both to retire what it
+// replaced, so a grant's keys and index members stay O(1). In the memory
+// store, family members live in a pool of their own, apart from browser
+// sessions.
 //
 // # Sealing
 //

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tfgate/tfgate/authz"
 )
 
 // Families. The token endpoint mints access tokens, refresh tokens and
@@ -119,4 +121,40 @@ func (r *Redis) checkFamily(ctx context.Context, family string, ref ref) error {
 		return fmt.Errorf("session: checking the family of session %s: %w", ref.handle, err)
 	}
 	return fmt.Errorf("session: storing session %s: %w", ref.handle, ErrFamilyRevoked)
+}
+
+// Discard deletes the token endpoint's sessions named by refs
+// (authz.TokenRef), members of s's family, and takes them out of s's
+// revocation indexes (subject, groups, family levels), without revoking
+// any family: rotation retiring what it replaced, so that a grant's keys
+// and index members stay as many however often it rotates. Malformed refs
+// are skipped.
+func (r *Redis) Discard(ctx context.Context, s authz.Session, refs ...string) error {
+	var members []any
+	var parsed []ref
+	for _, m := range refs {
+		if ref, ok := parseMember(m); ok {
+			members, parsed = append(members, ref.member()), append(parsed, ref)
+		}
+	}
+	if len(parsed) == 0 {
+		return nil
+	}
+	ctx, cancel := r.writeContext(ctx)
+	defer cancel()
+	for _, ref := range parsed {
+		if _, err := r.deleteRef(ctx, ref); err != nil {
+			return fmt.Errorf("session: discarding session %s: %w", ref.handle, err)
+		}
+	}
+	pipe := r.client.Pipeline() // the indexes are in other slots
+	for _, key := range r.indexKeys(s) {
+		pipe.ZRem(ctx, key, members...)
+	}
+	_, err := pipe.Exec(ctx)
+	r.noteError(ctx, err)
+	if err != nil {
+		return fmt.Errorf("session: discarding sessions from their indexes: %w", err)
+	}
+	return nil
 }

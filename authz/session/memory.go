@@ -15,11 +15,15 @@ const defaultMaxEntries = 100_000
 
 // MemoryConfig configures a Memory store.
 type MemoryConfig struct {
-	// MaxEntries bounds each kind of entry separately: sessions, remembered
-	// request IDs and replay-cache IDs. When a kind is full, its entry
-	// closest to expiry is evicted. Separate bounds mean a flood of
-	// unauthenticated /saml/login requests can evict only other request IDs,
-	// never sessions or the replay cache. default: 100000.
+	// MaxEntries bounds each kind of entry separately, in its own pool:
+	// browser sessions; the token endpoint's tokens and records (access
+	// tokens, refresh and code records); one-time IDs (Remember: the CLI's
+	// authorization codes); the replay cache (SeenBefore: assertion IDs,
+	// answered requests, used refresh tokens); revoked families. When a
+	// pool is full, its own entry closest to expiry is evicted, so no kind
+	// can displace another: tokens never evict a browser session, and
+	// nothing an anonymous request can write (nothing: /saml/login stores
+	// no state) evicts either. default: 100000.
 	MaxEntries int
 	// Lifetime limits how long sessions live; negative durations count as
 	// zero. default: no limits.
@@ -34,7 +38,8 @@ type MemoryConfig struct {
 type Memory struct {
 	now      func() time.Time
 	life     Lifetime
-	sessions *table
+	sessions *table // browser sessions (no Family)
+	tokens   *table // the token endpoint's sessions and records (a Family)
 	requests *table
 	replays  *table
 	fam      memFamilies
@@ -57,6 +62,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		now:      cfg.Now,
 		life:     l.withDefaults(),
 		sessions: newTable(cfg.MaxEntries),
+		tokens:   newTable(cfg.MaxEntries),
 		requests: newTable(cfg.MaxEntries),
 		replays:  newTable(cfg.MaxEntries),
 		fam:      newMemFamilies(cfg.MaxEntries),
@@ -105,9 +111,13 @@ func (m *Memory) RevokeFamily(_ context.Context, family string) (int, error) {
 // too old, or idle for Lifetime.Idle.
 func (m *Memory) Lookup(_ context.Context, token string) (authz.Session, error) {
 	key := sha256.Sum256([]byte(token))
-	e, ok := m.sessions.get(key)
+	t := m.sessions
+	e, ok := t.get(key)
 	if !ok {
-		return authz.Session{}, ErrNotFound
+		t = m.tokens
+		if e, ok = t.get(key); !ok {
+			return authz.Session{}, ErrNotFound
+		}
 	}
 	now := m.now()
 	s, live := m.life.atLookup(e.session, now)
@@ -115,7 +125,7 @@ func (m *Memory) Lookup(_ context.Context, token string) (authz.Session, error) 
 		live = m.touch(e.seen, now)
 	}
 	if !live {
-		m.sessions.removeIf(key, e.seq)
+		t.removeIf(key, e.seq)
 		return authz.Session{}, ErrExpired
 	}
 	return cloneSession(s), nil
@@ -144,7 +154,11 @@ func (m *Memory) Delete(_ context.Context, token string) error {
 	}
 	m.fam.mu.Lock()
 	defer m.fam.mu.Unlock()
-	existed := m.sessions.remove(sha256.Sum256([]byte(token)))
+	key := sha256.Sum256([]byte(token))
+	existed := m.sessions.remove(key)
+	if m.tokens.remove(key) {
+		existed = true
+	}
 	family := authz.SessionHandle(token)
 	// A tombstone only for a real session or family, so that deleting
 	// made-up tokens writes nothing.
@@ -176,6 +190,17 @@ func (m *Memory) Consume(_ context.Context, id string) (bool, error) {
 	return m.requests.take(sha256.Sum256([]byte(id)), m.now()), nil
 }
 
+// Forget removes id from the replay cache (a used refresh token's
+// marker that its successor's rotation retires). A missing one is no
+// error.
+func (m *Memory) Forget(_ context.Context, id string) error {
+	if id == "" {
+		return ErrEmptyKey
+	}
+	m.replays.remove(sha256.Sum256([]byte(id)))
+	return nil
+}
+
 // SeenBefore records id (an assertion ID) in the replay cache until until,
 // and reports whether it was already there. Of any number of concurrent
 // calls with one id, exactly one returns false. It returns ErrInvalidExpiry
@@ -196,7 +221,7 @@ func (m *Memory) SeenBefore(_ context.Context, id string, until time.Time) (bool
 // Len returns how many entries of all kinds the store holds, including
 // expired ones not yet swept.
 func (m *Memory) Len() int {
-	return m.sessions.len() + m.requests.len() + m.replays.len() + m.fam.revoked.len()
+	return m.sessions.len() + m.tokens.len() + m.requests.len() + m.replays.len() + m.fam.revoked.len()
 }
 
 // cloneSession copies the slices of s so that neither the caller nor the
@@ -204,5 +229,6 @@ func (m *Memory) Len() int {
 func cloneSession(s authz.Session) authz.Session {
 	s.Groups = slices.Clone(s.Groups)
 	s.Scope = slices.Clone(s.Scope)
+	s.Replaces = slices.Clone(s.Replaces)
 	return s
 }

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +44,7 @@ func (m *Memory) createInFamily(key digest, s authz.Session, now time.Time) erro
 			return ErrFamilyRevoked
 		}
 	}
-	m.sessions.putSession(key, s.ExpiresAt, s, now)
+	m.tokens.putSession(key, s.ExpiresAt, s, now)
 	for _, l := range levels {
 		set := f.members[l]
 		if set == nil {
@@ -56,6 +58,39 @@ func (m *Memory) createInFamily(key digest, s authz.Session, now time.Time) erro
 	}
 	if f.n > f.limit {
 		m.pruneFamiliesLocked()
+	}
+	return nil
+}
+
+// Discard deletes the token endpoint's sessions named by refs
+// (authz.TokenRef), members of s's family, without revoking any family:
+// rotation retiring what it replaced. Unknown or malformed refs are
+// skipped.
+func (m *Memory) Discard(_ context.Context, s authz.Session, refs ...string) error {
+	f := &m.fam
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range refs {
+		ref, ok := parseMember(r)
+		if !ok {
+			continue
+		}
+		var key digest
+		if _, err := hex.Decode(key[:], []byte(ref.hash)); err != nil {
+			continue
+		}
+		m.tokens.remove(key)
+		for _, l := range familyLevels(s.Family) {
+			if set := f.members[l]; set != nil {
+				if _, ok := set[key]; ok {
+					delete(set, key)
+					f.n--
+				}
+				if len(set) == 0 {
+					delete(f.members, l)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -75,11 +110,11 @@ func (m *Memory) removeFamilyLocked(family string) int {
 	f.n -= len(set)
 	now, live := m.now(), 0
 	for key := range set {
-		e, ok := m.sessions.get(key)
+		e, ok := m.tokens.get(key)
 		if !ok || !inFamily(e.session.Family, family) {
 			continue
 		}
-		if m.sessions.remove(key) && now.Before(e.expires) {
+		if m.tokens.remove(key) && now.Before(e.expires) {
 			live++
 		}
 	}
@@ -93,7 +128,7 @@ func (m *Memory) pruneFamiliesLocked() {
 	f.n = 0
 	for family, set := range f.members {
 		for key := range set {
-			if e, ok := m.sessions.get(key); !ok || !inFamily(e.session.Family, family) {
+			if e, ok := m.tokens.get(key); !ok || !inFamily(e.session.Family, family) {
 				delete(set, key)
 			}
 		}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -193,5 +194,91 @@ func TestMemoryOneTimeExpiry(t *testing.T) {
 				t.Errorf("SeenBefore = %v, %v; want %v", got, err, tc.seen)
 			}
 		})
+	}
+}
+
+// TestMemoryTokensNeverEvictSessions (issue 8 items 1 and 2): the token
+// endpoint's tokens and records live in their own pool, so any number of
+// them (one client rotating refresh tokens, or minting grants) evicts no
+// browser session; and the one-time IDs of CLI codes live in a pool of
+// their own too, apart from the replay cache. (Before, tokens shared the
+// sessions table and evicted browser sessions.)
+func TestMemoryTokensNeverEvictSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, _, sess := memoryAt(3)
+	// The browser sessions end sooner than the tokens (whose login started
+	// later): soonest-expiry eviction in a shared table would pick them.
+	for _, tok := range []string{"alice", "carol"} {
+		if err := m.Create(ctx, tok, sess(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		s := sess(8 * time.Hour)
+		s.Family = "root/grant"
+		if err := m.Create(ctx, fmt.Sprintf("token-%d", i), s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.SeenBefore(ctx, fmt.Sprintf("used-%d", i), m.now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Remember(ctx, "code", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"alice", "carol"} {
+		if _, err := m.Lookup(ctx, tok); err != nil {
+			t.Errorf("browser session %s evicted by tokens: %v", tok, err)
+		}
+	}
+	if _, err := m.Lookup(ctx, "token-49"); err != nil {
+		t.Errorf("newest token: %v", err)
+	}
+	if ok, _ := m.Consume(ctx, "code"); !ok {
+		t.Error("code marker evicted by replay-cache entries")
+	}
+	if n := m.tokens.len(); n != 3 {
+		t.Errorf("tokens held = %d, want 3 (the bound)", n)
+	}
+}
+
+// TestMemoryDiscardAndForget: Discard deletes tokens by ref without
+// revoking their family; Forget drops a replay-cache entry.
+func TestMemoryDiscardAndForget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, _, sess := memoryAt(100)
+	s := sess(time.Hour)
+	s.Family = "root/grant"
+	for _, tok := range []string{"a", "b"} {
+		if err := m.Create(ctx, tok, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Discard(ctx, s, authz.TokenRef("a"), "not a ref"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Lookup(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("discarded token: %v", err)
+	}
+	if _, err := m.Lookup(ctx, "b"); err != nil {
+		t.Errorf("other member of the family: %v", err)
+	}
+	if err := m.Create(ctx, "c", s); err != nil {
+		t.Errorf("family revoked by Discard: %v", err)
+	}
+	if n := len(m.fam.members["root/grant"]); n != 2 {
+		t.Errorf("family members = %d, want 2", n)
+	}
+	until := m.now().Add(time.Hour)
+	if _, err := m.SeenBefore(ctx, "x", until); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Forget(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := m.SeenBefore(ctx, "x", until); seen {
+		t.Error("forgotten id still seen")
 	}
 }

@@ -86,3 +86,23 @@ func (r *Redis) SeenBefore(ctx context.Context, id string, until time.Time) (boo
 	}
 	return !set.Val(), nil
 }
+
+// Forget removes id from the replay cache (a used refresh token's marker
+// that its successor's rotation retires). A missing one is no error.
+func (r *Redis) Forget(ctx context.Context, id string) error {
+	if id == "" {
+		return ErrEmptyKey
+	}
+	ctx, cancel := r.writeContext(ctx)
+	defer cancel()
+	key := redisKey(r.prefix, kindReplay, id)
+	var del *redis.IntCmd
+	err := r.write(ctx, key, func(p redis.Pipeliner) { del = p.Del(ctx, key) })
+	if err == nil {
+		err = del.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("session: forgetting a replay-cache ID: %w", err)
+	}
+	return nil
+}

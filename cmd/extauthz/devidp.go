@@ -67,9 +67,18 @@ func devIdPCmd(ctx context.Context, o devIdPOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	// Refused before anything is bound or printed: a URL on stdout would
+	// say the IdP is up when it is about to refuse to serve.
+	if host, _, err := net.SplitHostPort(o.listen); !o.nonLoopback && (err != nil || !isLoopback(host)) {
+		return fmt.Errorf("development IdP: %w: --listen %q (use 127.0.0.1:PORT, or --allow-non-loopback in a container)", devidp.ErrNotLoopback, o.listen)
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("development IdP: %w (choose another address with --listen)", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !o.nonLoopback && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return fmt.Errorf("development IdP: %w: %s", devidp.ErrNotLoopback, ln.Addr())
 	}
 	if o.baseURL == "" {
 		o.baseURL = "http://" + ln.Addr().String()

@@ -35,6 +35,14 @@ type SAMLConfig struct {
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
 	// RequestTTL is how long a sign-in may take at the IdP. Default: 5m.
 	RequestTTL time.Duration `yaml:"request_ttl"`
+	// BindingSecret seals the cookies that carry a sign-in in progress
+	// from /saml/login to the ACS (nothing is stored on the server for
+	// it). At least 32 random characters, e.g. `openssl rand -base64 32`,
+	// usually "${TFGATE_BINDING_SECRET}"; every replica behind one
+	// base_url needs the same one. Default: "" (a random one per process:
+	// right for one replica; with several, a sign-in that ends at another
+	// replica than it started on fails).
+	BindingSecret string `yaml:"binding_secret"`
 	// TokenLifetime is how long an access token from /token lasts; never
 	// past the end of the sign-in it comes from. Default: 1h.
 	TokenLifetime time.Duration `yaml:"token_lifetime"`
@@ -196,6 +204,9 @@ func (c *SAMLConfig) validate(bad badFunc, cookieName string) {
 		if strings.TrimSpace(c.EntityID) != c.EntityID || len(c.EntityID) > 1024 {
 			bad("saml.entity_id", "must be a URI without surrounding spaces, at most 1024 characters")
 		}
+	}
+	if c.BindingSecret != "" && len(c.BindingSecret) < 32 {
+		bad("saml.binding_secret", "must be at least 32 characters (e.g. openssl rand -base64 32), or empty for a random one per process")
 	}
 	c.validateKeys(bad)
 	c.validateIdPs(bad)

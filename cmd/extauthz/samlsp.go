@@ -19,10 +19,9 @@ import (
 
 // samlStore is what the SP, its token endpoint and the verifier need of
 // the session store beyond the Check path's Lookup: creating and deleting
-// sessions, the one-time request and assertion IDs, and token families.
+// sessions, the one-time and replay-cache IDs, and token families.
 type samlStore interface {
 	sp.Sessions
-	sp.Requests
 	sp.TokenStore
 	samlverify.ReplayCache
 }
@@ -62,6 +61,12 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 			return nil, fmt.Errorf("saml.key_file: %w", err)
 		}
 	}
+	var bindingKey []byte
+	if cfg.BindingSecret != "" {
+		bindingKey = []byte(cfg.BindingSecret)
+	} else {
+		log.Info("saml: no binding_secret; this process made a random one, so a sign-in must end at the replica it started on")
+	}
 	idps, names, err := loadIdPs(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -81,7 +86,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: base, EntityID: entityID, Verifier: verifier, IdPs: idps, IdPNames: names,
-		Sessions: store, Requests: store, Tokens: store, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
+		Sessions: store, Tokens: store, BindingKey: bindingKey, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,

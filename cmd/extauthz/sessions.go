@@ -36,6 +36,8 @@ type sessionBackend interface {
 	Consume(ctx context.Context, id string) (bool, error)
 	SeenBefore(ctx context.Context, id string, until time.Time) (bool, error)
 	RevokeFamily(ctx context.Context, family string) (int, error)
+	Discard(ctx context.Context, s authz.Session, refs ...string) error
+	Forget(ctx context.Context, id string) error
 }
 
 // errNotPinged is the readiness of a Redis store before its first ping.

@@ -13,14 +13,15 @@ import (
 )
 
 var (
-	errStateMismatch = errors.New("the sign-in's answer does not belong to this login (state mismatch): run `extauthz login` again")
+	errStateMismatch = errors.New("this answer does not belong to the login in progress (its state does not match)")
 	errNoCode        = errors.New("the sign-in's answer has no code")
 )
 
 // receiver serves the loopback redirect of one login. The first answer at
-// /callback ends the wait, whatever it says: one whose state does not
-// match is a stale or forged answer and fails the login rather than being
-// waited past. Everything else on the port is a 404.
+// /callback with this login's state ends the wait, whatever else it says.
+// One without it (a stale answer, or any local page or program reaching
+// the port) is refused with a page and ends nothing, so it cannot abort
+// the login. Everything else on the port is a 404.
 type receiver struct {
 	srv    *http.Server
 	state  string
@@ -64,19 +65,22 @@ func (r *receiver) wait(ctx context.Context) error {
 // handle takes the authorization response (RFC 6749 §4.1.2): code and
 // state, or error and error_description.
 func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		r.page(w, http.StatusConflict, "This sign-in is already over", "Return to the terminal.")
 		return
 	}
+	if len(q["state"]) != 1 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(r.state)) != 1 {
+		r.mu.Unlock()
+		r.page(w, http.StatusBadRequest, "Not this sign-in's answer", errStateMismatch.Error()+". The sign-in in progress goes on.")
+		return
+	}
 	r.closed = true
 	r.mu.Unlock()
-	q := req.URL.Query()
 	err := errNoCode
 	switch {
-	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(r.state)) != 1:
-		err = errStateMismatch
 	case q.Get("error") != "":
 		err = fmt.Errorf("the server refused the sign-in: %w", &oauthError{Code: q.Get("error"), Description: q.Get("error_description")})
 	case q.Get("code") != "":

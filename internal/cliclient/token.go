@@ -168,11 +168,12 @@ func (t *tokenGetter) dropExpired(e *Entry) {
 
 // fallback is what get does when renewing failed: a token that has not
 // expired yet is still printed, with a warning, when the server could not
-// be reached or could not answer; a refused renewal is an error.
+// be reached, could not answer or asked to slow down (the rotation rate
+// cap); a refused renewal is an error.
 func (t *tokenGetter) fallback(e *Entry, err error) (string, error) {
 	var oe *oauthError
 	var se *signInError
-	refused := errors.As(err, &oe) && oe.Code != "temporarily_unavailable" && oe.Code != "server_error"
+	refused := errors.As(err, &oe) && oe.Code != "temporarily_unavailable" && oe.Code != "server_error" && oe.Code != "slow_down"
 	tok, exp, _ := t.current(e)
 	if refused || errors.As(err, &se) || tok == "" || !t.env.Now().Before(exp) {
 		return "", err

@@ -127,7 +127,7 @@ func (s *samlStack) newSP(t *testing.T, store *session.Redis, idps *samlverify.I
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: s.base, Verifier: v, IdPs: idps, IdPNames: map[string]string{"pysaml2": "http://pysaml2-idp.test/saml/idp"},
-		Sessions: store, Requests: store, Tokens: store, CookieName: samlCookie, Insecure: true,
+		Sessions: store, Tokens: store, CookieName: samlCookie, Insecure: true,
 		Logger: slog.New(slog.NewTextHandler(s.logs, nil)),
 	})
 	if err != nil {
@@ -333,7 +333,7 @@ func (s *samlStack) checkReached(t *testing.T, method string) {
 	h := recs[0].Header
 	mustEqual(t, "x-tfgate-user", h.Get("X-Tfgate-User"), "alice")
 	mustEqual(t, "x-tfgate-email", h.Get("X-Tfgate-Email"), "alice@example.com")
-	mustEqual(t, "x-tfgate-groups", h.Get("X-Tfgate-Groups"), "ml-engineers")
+	mustEqual(t, "x-tfgate-groups", h.Get("X-Tfgate-Groups"), `"ml-engineers"`)
 	if strings.Contains(h.Get("Cookie"), samlCookie+"=") {
 		t.Error("the session cookie reached TF Serving")
 	}

@@ -85,9 +85,16 @@ target_version := object.get(input, ["target", "version"], null)
 
 target_label := object.get(input, ["target", "label"], null)
 
-# shown makes a request-supplied name safe to put in a reason: control
-# characters (a percent-decoded "%0A") become "?", and a huge name is cut.
-shown(s) := regex.replace(short(s), `[[:cntrl:]]`, "?")
+# shown makes a request-supplied name safe to put in a reason: anything
+# from a "?" on is dropped (TF Serving reads a REST query as part of the
+# model name, and clients put secrets in queries: ?access_token=...),
+# control characters (a percent-decoded "%0A") become "?", and a huge name
+# is cut.
+shown(s) := regex.replace(short(unqueried(s)), `[[:cntrl:]]`, "?")
+
+unqueried(s) := concat("", [substring(s, 0, indexof(s, "?")), "?…"]) if indexof(s, "?") >= 0
+
+unqueried(s) := s if indexof(s, "?") < 0
 
 short(s) := s if count(s) <= 80
 

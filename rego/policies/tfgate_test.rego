@@ -391,3 +391,12 @@ test_decision_always_one_well_formed_object if {
 		object.keys(d) - {"allow", "reason", "status"} == set()
 	}
 }
+
+# A query in the model name (TF Serving reads "GET /v1/models/m?q" as model
+# "m?q") never reaches the reason: clients put secrets there.
+test_reason_drops_query if {
+	d := decide(ml, "predict", "half_plus_three?access_token=s3cret", 1, null)
+	not d.allow
+	not contains(d.reason, "s3cret")
+	contains(d.reason, "model half_plus_three?…")
+}

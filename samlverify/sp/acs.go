@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/samlverify"
@@ -17,20 +18,28 @@ func (h *Handler) handleACS(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	// Without the binding cookie nothing is verified, so nothing is
-	// consumed: the Response may still be good in the browser it belongs to.
-	b, ok := h.readBinding(r)
-	if !ok {
+	// Without the binding cookie of the request the Response answers,
+	// nothing is verified and nothing consumed: the Response may still be
+	// good in the browser it belongs to. The verifier compares the
+	// verified InResponseTo with the binding before it records anything.
+	pending := h.pendingBindings(r)
+	if !slices.ContainsFunc(pending, func(p pendingBinding) bool { return p.ok }) {
 		h.fail(w, r, errNoBinding)
 		return
 	}
-	id, err := h.cfg.Verifier.VerifyResponse(r.Context(), samlResponse, samlverify.ResponseOptions{ExpectedIdP: b.IdP})
+	var b binding
+	var bname string
+	id, err := h.cfg.Verifier.VerifyResponse(r.Context(), samlResponse, samlverify.ResponseOptions{
+		Pending: func(irt string) (samlverify.PendingRequest, bool) {
+			var ok bool
+			if b, bname, ok = pendingFor(pending, irt); !ok {
+				return samlverify.PendingRequest{}, false
+			}
+			return samlverify.PendingRequest{ID: b.RequestID, IdP: b.IdP, NotOnOrAfter: b.Issued.Add(h.cfg.RequestTTL)}, true
+		},
+	})
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	if id.InResponseTo != b.RequestID {
-		h.fail(w, r, errRequestMismatch)
 		return
 	}
 	token, s, err := h.newSession(r, id)
@@ -39,7 +48,7 @@ func (h *Handler) handleACS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, token, s.ExpiresAt)
-	h.clearBinding(w)
+	h.clearBinding(w, bname)
 	dest := h.destination(r, b, relayState)
 	h.cfg.Logger.Info("saml: signed in", "idp", id.IdP, "session", authz.SessionHandle(token),
 		"groups", len(s.Groups), "expires_at", s.ExpiresAt)

@@ -1,6 +1,7 @@
 package sp
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +17,7 @@ import (
 func TestACSSignsIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	rec, c := e.signIn(t, "return_to="+url.QueryEscape("/v1/models/half_plus_two/versions/1"))
+	rec, c, l := e.signInLogin(t, "return_to="+url.QueryEscape("/v1/models/half_plus_two/versions/1"))
 	mustEqual(t, "Location", rec.Header().Get("Location"), "/v1/models/half_plus_two/versions/1")
 
 	t.Run("session cookie", func(t *testing.T) {
@@ -32,7 +33,7 @@ func TestACSSignsIn(t *testing.T) {
 		}
 	})
 	t.Run("binding cookie cleared", func(t *testing.T) {
-		b := cookieNamed(rec.Result().Cookies(), "__Host-tfgate-req")
+		b := cookieNamed(rec.Result().Cookies(), l.binding.Name)
 		if b == nil || b.MaxAge >= 0 || b.Value != "" || !b.Secure || b.Path != "/" {
 			t.Errorf("binding cookie not deleted: %+v", b)
 		}
@@ -125,7 +126,39 @@ func TestACSRefuses(t *testing.T) {
 		"garbled binding cookie": {
 			prepare: func(t *testing.T, _ *env, l login) call {
 				return call{url.Values{"SAMLResponse": {response(t, l.requestID, nil)}},
-					[]*http.Cookie{{Name: "__Host-tfgate-req", Value: "x.y.z"}}}
+					[]*http.Cookie{{Name: l.binding.Name, Value: "x.y.z"}}}
+			},
+			status: 403, reason: "no_binding",
+		},
+		"binding cookie derived from the response (the old, unkeyed format)": {
+			prepare: func(t *testing.T, _ *env, l login) call {
+				// Everything in it is in the Response, so whoever captured an
+				// unused Response could make it: it must not open.
+				v := l.requestID + "." + base64.RawURLEncoding.EncodeToString([]byte(fixture.IdPEntityID)) + "."
+				return call{url.Values{"SAMLResponse": {response(t, l.requestID, nil)}},
+					[]*http.Cookie{{Name: "__Host-tfgate-req", Value: v}, {Name: l.binding.Name, Value: v}}}
+			},
+			status: 403, reason: "no_binding",
+		},
+		"binding cookie sealed under another key": {
+			prepare: func(t *testing.T, e *env, l login) call {
+				s, err := newBindingSealer(make([]byte, BindingKeySize))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := s.seal(l.binding.Name, binding{RequestID: l.requestID, IdP: fixture.IdPEntityID, Issued: fixture.T0}, zeroReader{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return call{url.Values{"SAMLResponse": {response(t, l.requestID, nil)}}, []*http.Cookie{{Name: l.binding.Name, Value: v}}}
+			},
+			status: 403, reason: "no_binding",
+		},
+		"binding cookie moved to another name": {
+			prepare: func(t *testing.T, e *env, l login) call {
+				other := e.login(t, "")
+				return call{url.Values{"SAMLResponse": {response(t, other.requestID, nil)}},
+					[]*http.Cookie{{Name: other.binding.Name, Value: l.binding.Value}}}
 			},
 			status: 403, reason: "no_binding",
 		},
@@ -137,7 +170,7 @@ func TestACSRefuses(t *testing.T) {
 				attacker := e.login(t, "")
 				return call{url.Values{"SAMLResponse": {response(t, attacker.requestID, nil)}}, []*http.Cookie{l.binding}}
 			},
-			status: 403, reason: "request_mismatch",
+			status: 403, reason: string(samlverify.ReasonUnknownRequest),
 		},
 		"unsolicited response": {
 			prepare: func(t *testing.T, _ *env, l login) call {
@@ -146,12 +179,17 @@ func TestACSRefuses(t *testing.T) {
 			status: 403, reason: string(samlverify.ReasonUnknownRequest),
 		},
 		"unknown request ID": {
-			prepare: func(t *testing.T, _ *env, _ login) call {
-				forged := binding{RequestID: "_00000000000000000000000000000000", IdP: fixture.IdPEntityID}
-				return call{url.Values{"SAMLResponse": {response(t, forged.RequestID, nil)}},
-					[]*http.Cookie{{Name: "__Host-tfgate-req", Value: forged.encode()}}}
+			prepare: func(t *testing.T, _ *env, l login) call {
+				return call{url.Values{"SAMLResponse": {response(t, "_00000000000000000000000000000000", nil)}}, []*http.Cookie{l.binding}}
 			},
 			status: 403, reason: string(samlverify.ReasonUnknownRequest),
+		},
+		"binding expired": {
+			prepare: func(t *testing.T, e *env, l login) call {
+				e.fake.Advance(DefaultRequestTTL)
+				return call{url.Values{"SAMLResponse": {response(t, l.requestID, nil)}}, []*http.Cookie{l.binding}}
+			},
+			status: 403, reason: "no_binding",
 		},
 		"response from another trusted IdP than the request went to": {
 			prepare: func(t *testing.T, e *env, _ login) call {
@@ -245,7 +283,7 @@ func TestACSRefuses(t *testing.T) {
 			if !strings.Contains(e.logs.String(), "reason="+tc.reason+" ") {
 				t.Errorf("log lacks reason=%s: %s", tc.reason, e.logs)
 			}
-			mustEqual(t, "request ID still outstanding", e.store.outstanding(l.requestID), !tc.consumedID)
+			mustEqual(t, "request ID answered", e.store.answered(l.requestID), tc.consumedID)
 			checkErrorPage(t, e, rec.Body.String(), c.form.Get("SAMLResponse"))
 		})
 	}
@@ -368,7 +406,7 @@ func TestSessionCookieDev(t *testing.T) {
 	mustEqual(t, "HttpOnly", c.HttpOnly, true)
 	mustEqual(t, "SameSite", c.SameSite, http.SameSiteLaxMode)
 	mustEqual(t, "Path", c.Path, "/")
-	b := cookieNamed(rec.Result().Cookies(), "tfgate-req")
+	b := cookieNamed(rec.Result().Cookies(), l.binding.Name)
 	if b == nil || b.MaxAge >= 0 || b.Secure {
 		t.Errorf("binding cookie not deleted: %+v", b)
 	}

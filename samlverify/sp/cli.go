@@ -30,8 +30,9 @@ import (
 // user's click. A browser without a session is sent through /saml/login
 // and comes back here, to the same page.
 // The code is good once, for 60 seconds, and only with C's verifier and
-// this R, at the token endpoint. R must be http on 127.0.0.1, [::1] or
-// localhost with a port; an R that is not, or a missing state, gets an
+// this R, at the token endpoint. R must be http on 127.0.0.1 or [::1]
+// with a port (not localhost: RFC 8252 §8.3, a name may resolve elsewhere
+// or to another listener); an R that is not, or a missing state, gets an
 // error page and never a redirect. Other mistakes go back to R as
 // ?error=...&error_description=...&state=S (§4.1.2.1). response_type, if
 // sent, must be "code"; client_id is accepted and ignored (the client is
@@ -232,7 +233,8 @@ func (req *cliRequest) check() *oauthError {
 
 // browserSession returns the session of the browser's cookie, an error
 // wrapping authz.ErrNoSession when there is none, or another error to
-// show.
+// show: errTokenSession when the cookie holds a token of the token
+// endpoint rather than a browser session.
 func (h *Handler) browserSession(r *http.Request) (string, authz.Session, error) {
 	cred, err := authz.ExtractCredential(r.Header, h.cfg.CookieName)
 	if err != nil {
@@ -249,6 +251,11 @@ func (h *Handler) browserSession(r *http.Request) (string, authz.Session, error)
 		return "", authz.Session{}, fmt.Errorf("%w: looking up the session: %w", errUnavailable, err)
 	case !h.cfg.Now().Before(s.ExpiresAt):
 		return "", authz.Session{}, authz.ErrNoSession
+	case s.Family != "":
+		// A token from the token endpoint put in the cookie: minting a
+		// grant from it would put the grant under the token's root, where
+		// the victim's sign-out would not reach it on its own terms.
+		return "", authz.Session{}, errTokenSession
 	}
 	return cred.Token, s, nil
 }
@@ -333,7 +340,7 @@ func withQuery(uri string, params url.Values) string {
 }
 
 // isLoopbackRedirect reports whether s is a loopback redirect URI (RFC 8252
-// §7.3): http, host 127.0.0.1, [::1] or localhost, an explicit port (any:
+// §7.3): http, host 127.0.0.1 or [::1], an explicit port (any:
 // the client picks a free one), no user info or fragment, and no query
 // parameter the answer would add.
 func isLoopbackRedirect(s string) bool {
@@ -345,7 +352,7 @@ func isLoopbackRedirect(s string) bool {
 		return false
 	}
 	switch host := u.Hostname(); {
-	case host == "127.0.0.1", strings.EqualFold(host, "localhost"):
+	case host == "127.0.0.1":
 	case host == "::1" && strings.HasPrefix(u.Host, "[::1]:"):
 	default:
 		return false

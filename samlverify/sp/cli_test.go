@@ -21,8 +21,8 @@ func TestCLIAuthorizeRedirectURIs(t *testing.T) {
 		"http://127.0.0.1:1/":                                           true,
 		"http://127.0.0.1:65535":                                        true,
 		"http://[::1]:53682/callback":                                   true,
-		"http://localhost:53682/callback":                               true,
-		"http://LOCALHOST:53682/cb":                                     true,
+		"http://localhost:53682/callback":                               false, // RFC 8252 §8.3: the IP literal
+		"http://LOCALHOST:53682/cb":                                     false,
 		"http://127.0.0.1:53682/cb?session=x":                           true,
 		"http://127.0.0.1/callback":                                     false, // no port
 		"http://127.0.0.1:0/callback":                                   false,
@@ -323,4 +323,35 @@ func TestCLIAuthorizeConsent(t *testing.T) {
 			t.Fatalf("%d %q, want to sign in first", rec.Code, loc)
 		}
 	})
+}
+
+// TestCLIAuthorizeRefusesTokenSessions (issue 8 item 4): an access token
+// presented as the session cookie is not a browser session: it gets
+// neither the confirmation page nor a code, whether it comes from a
+// command-line sign-in or an assertion exchange. (Before, it minted a new
+// grant under the token's root, which survived the victim's sign-out.)
+func TestCLIAuthorizeRefusesTokenSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, cookie := e.signIn(t, "")
+	tj := e.cliLogin(t, cookie, authorizeQuery())
+	asCookie := &http.Cookie{Name: cookie.Name, Value: tj.AccessToken}
+	rec := e.authorizeGet(asCookie, authorizeQuery())
+	if rec.Code != http.StatusForbidden || rec.Header().Get("Location") != "" {
+		t.Errorf("GET with an access token as the cookie: %d %v", rec.Code, rec.Header())
+	}
+	// The confirmation form posted with a form token computed for the
+	// access token: refused too.
+	form := authorizeQuery()
+	form.Set("csrf", consentToken(tj.AccessToken, form))
+	form.Set("decision", "allow")
+	rec = e.consent(asCookie, form, map[string]string{"Origin": testBaseURL, "Sec-Fetch-Site": "same-origin"})
+	if rec.Code != http.StatusForbidden || rec.Header().Get("Location") != "" {
+		t.Errorf("POST with an access token as the cookie: %d %v", rec.Code, rec.Header())
+	}
+	if !strings.Contains(e.logs.String(), "reason=token_session") {
+		t.Errorf("log: %s", e.logs)
+	}
+	// The browser session itself still works.
+	e.code(t, cookie, authorizeQuery())
 }

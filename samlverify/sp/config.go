@@ -26,6 +26,9 @@ const (
 	DefaultRequestTTL = 5 * time.Minute
 	// DefaultTokenLifetime is Config.TokenLifetime when unset.
 	DefaultTokenLifetime = time.Hour
+	// DefaultMaxRotationsPerMinute is Config.MaxRotationsPerMinute when
+	// unset: a client refreshes about once per access token lifetime.
+	DefaultMaxRotationsPerMinute = 10
 	// DefaultMaxFormBytes is Config.MaxFormBytes when unset: room for
 	// samlverify's default 256 KiB SAMLResponse after form encoding.
 	DefaultMaxFormBytes = 1 << 20
@@ -67,13 +70,6 @@ type Sessions interface {
 	Delete(ctx context.Context, token string) error
 }
 
-// Requests records outstanding AuthnRequest IDs. The same store's Consume,
-// through samlverify.ReplayCache, accepts each once.
-type Requests interface {
-	// Remember records id for ttl.
-	Remember(ctx context.Context, id string, ttl time.Duration) error
-}
-
 // IdPs is where the SP finds the IdP to send a user to. *samlverify.IdPSet
 // and *samlverify.Source implement it.
 type IdPs interface {
@@ -103,8 +99,13 @@ type Config struct {
 	IdPNames map[string]string
 	// Sessions stores sessions. Required.
 	Sessions Sessions
-	// Requests remembers AuthnRequest IDs. Required.
-	Requests Requests
+	// BindingKey is the secret (at least BindingKeySize random bytes) that seals
+	// the binding cookies carrying pending sign-ins from /saml/login to
+	// the ACS (binding.go). Every replica behind one BaseURL must have the
+	// same key, or a sign-in started on one fails at another's ACS.
+	// Changing it fails only the sign-ins in progress. default: a random
+	// key made by New, good for one process.
+	BindingKey []byte
 	// CookieName is the session cookie. Unless Insecure it must start with
 	// "__Host-"; when Insecure it must not start with "__Host-" or
 	// "__Secure-", which browsers refuse without Secure. The binding
@@ -150,6 +151,10 @@ type Config struct {
 	// refresh token does not extend it. 0 means until the sign-in ends.
 	// default: 0.
 	RefreshLifetime time.Duration
+	// MaxRotationsPerMinute caps how often one grant's refresh token may
+	// be rotated; more is refused with slow_down (HTTP 429), using nothing
+	// up. default: DefaultMaxRotationsPerMinute.
+	MaxRotationsPerMinute int
 	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
 	// Now is the clock for session times and IssueInstants. Use the
@@ -165,8 +170,8 @@ type Config struct {
 
 // withDefaults validates cfg and fills its defaults.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.Verifier == nil || cfg.IdPs == nil || cfg.Sessions == nil || cfg.Requests == nil {
-		return cfg, errors.New("sp: Config needs Verifier, IdPs, Sessions and Requests")
+	if cfg.Verifier == nil || cfg.IdPs == nil || cfg.Sessions == nil {
+		return cfg, errors.New("sp: Config needs Verifier, IdPs and Sessions")
 	}
 	if err := cfg.checkBaseURL(); err != nil {
 		return cfg, err
@@ -187,6 +192,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.SessionLifetime = orDefault(cfg.SessionLifetime, DefaultSessionLifetime)
 	cfg.RequestTTL = orDefault(cfg.RequestTTL, DefaultRequestTTL)
 	cfg.TokenLifetime = orDefault(cfg.TokenLifetime, DefaultTokenLifetime)
+	if cfg.MaxRotationsPerMinute < 0 {
+		return cfg, errors.New("sp: MaxRotationsPerMinute must not be negative")
+	}
+	if cfg.MaxRotationsPerMinute == 0 {
+		cfg.MaxRotationsPerMinute = DefaultMaxRotationsPerMinute
+	}
 	if cfg.MaxFormBytes == 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
 	}
@@ -200,6 +211,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	cfg.fillRuntime()
+	if cfg.BindingKey == nil {
+		cfg.BindingKey = make([]byte, BindingKeySize)
+		if _, err := io.ReadFull(rand.Reader, cfg.BindingKey); err != nil {
+			return cfg, fmt.Errorf("sp: making a binding key: %w", err)
+		}
+	}
 	return cfg, nil
 }
 

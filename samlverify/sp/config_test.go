@@ -69,7 +69,8 @@ func TestDefaults(t *testing.T) {
 	mustEqual(t, "SessionLifetime", c.SessionLifetime, DefaultSessionLifetime)
 	mustEqual(t, "RequestTTL", c.RequestTTL, DefaultRequestTTL)
 	mustEqual(t, "NameIDFormat", c.NameIDFormat, NameIDFormatUnspecified)
-	mustEqual(t, "binding cookie", e.h.bindingCookieName(), "__Host-tfgate-req")
+	mustEqual(t, "binding cookie", e.h.bindingCookieName("_0123456789abcdef0123456789abcdef"), "__Host-tfgate-req-0123456789ab")
+	mustEqual(t, "binding key", len(c.BindingKey), BindingKeySize)
 }
 
 // TestEveryResponseIsUncacheable checks the headers every endpoint sends,

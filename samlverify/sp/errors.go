@@ -10,20 +10,20 @@ import (
 
 // Conditions the SP refuses on its own, before or after samlverify.
 var (
-	errNoBinding       = errors.New("sp: no binding cookie (sign-in not started in this browser, expired, or cookies blocked)")
-	errRequestMismatch = errors.New("sp: Response answers a request other than this browser's")
-	errBadReturnTo     = errors.New("sp: return_to is not a path on this host or an allowed URL")
-	errUnknownIdP      = errors.New("sp: unknown identity provider")
-	errBadForm         = errors.New("sp: malformed form")
-	errFormTooLarge    = errors.New("sp: form too large")
-	errIdPUnusable     = errors.New("sp: the IdP cannot be used with this configuration")
-	errCSRF            = errors.New("sp: cross-site request refused")
-	errUnavailable     = errors.New("sp: session store unavailable")
-	errBadRedirectURI  = errors.New("sp: command-line sign-in: redirect_uri is not a loopback http URL with a port")
-	errBadCLIRequest   = errors.New("sp: command-line sign-in: malformed request")
-	errSessionNotKept  = errors.New("sp: command-line sign-in: no session after signing in (cookies blocked?)")
-	errTokensOff       = errors.New("sp: command-line sign-in: tokens are not enabled")
-	errCLICSRF         = errors.New("sp: command-line sign-in: confirmation not from this site's page, or its form token is wrong")
+	errNoBinding      = errors.New("sp: no binding cookie (sign-in not started in this browser, expired, or cookies blocked)")
+	errBadReturnTo    = errors.New("sp: return_to is not a path on this host or an allowed URL")
+	errUnknownIdP     = errors.New("sp: unknown identity provider")
+	errBadForm        = errors.New("sp: malformed form")
+	errFormTooLarge   = errors.New("sp: form too large")
+	errIdPUnusable    = errors.New("sp: the IdP cannot be used with this configuration")
+	errCSRF           = errors.New("sp: cross-site request refused")
+	errUnavailable    = errors.New("sp: session store unavailable")
+	errBadRedirectURI = errors.New("sp: command-line sign-in: redirect_uri is not a loopback http URL with a port")
+	errBadCLIRequest  = errors.New("sp: command-line sign-in: malformed request")
+	errSessionNotKept = errors.New("sp: command-line sign-in: no session after signing in (cookies blocked?)")
+	errTokensOff      = errors.New("sp: command-line sign-in: tokens are not enabled")
+	errTokenSession   = errors.New("sp: command-line sign-in: the session cookie holds an access token, not a browser session")
+	errCLICSRF        = errors.New("sp: command-line sign-in: confirmation not from this site's page, or its form token is wrong")
 )
 
 // outcome is how one failure is shown and logged.
@@ -45,7 +45,7 @@ var (
 	pageBadRequest  = page{Title: "Bad request", Message: "The request could not be read.", Retry: true}
 	pageCSRF        = page{Title: "Sign-out refused", Message: "Sign-out must be confirmed on this site's own page.", Retry: false}
 	pageMisconfig   = page{Title: "Single sign-on misconfigured", Message: "Single sign-on is not set up correctly for this identity provider. Contact your administrator with the reference below.", Retry: false}
-	pageBadCLILink  = page{Title: "Invalid sign-in link", Message: "This command-line sign-in link is not valid (its redirect_uri must be http://127.0.0.1:PORT/..., http://[::1]:PORT/... or http://localhost:PORT/..., and it needs a state). Run the command again.", Retry: false}
+	pageBadCLILink  = page{Title: "Invalid sign-in link", Message: "This command-line sign-in link is not valid (its redirect_uri must be http://127.0.0.1:PORT/... or http://[::1]:PORT/..., and it needs a state). Run the command again.", Retry: false}
 	pageNotKept     = page{Title: "Sign-in did not stick", Message: "You signed in, but this browser did not keep the session cookie, so the command-line sign-in cannot continue. Allow cookies for this site, then run the command again.", Retry: false}
 	pageCLIRefused  = page{Title: "Command-line sign-in refused", Message: "A command-line sign-in must be confirmed on this site's own page, in the browser that shows it. Run the command again.", Retry: false}
 	pageTokensOff   = page{Title: "Command-line sign-in unavailable", Message: "This server does not issue tokens for programs.", Retry: false}
@@ -92,7 +92,6 @@ var localOutcomes = []struct {
 	outcome
 }{
 	{errNoBinding, outcome{http.StatusForbidden, "no_binding", pageSignInAgain}},
-	{errRequestMismatch, outcome{http.StatusForbidden, "request_mismatch", pageSignInAgain}},
 	{errBadReturnTo, outcome{http.StatusBadRequest, "bad_return_to", pageBadReturn}},
 	{errUnknownIdP, outcome{http.StatusBadRequest, "unknown_idp_name", pageUnknownIdP}},
 	{errBadForm, outcome{http.StatusBadRequest, "bad_form", pageBadRequest}},
@@ -104,6 +103,7 @@ var localOutcomes = []struct {
 	{errBadCLIRequest, outcome{http.StatusBadRequest, "bad_cli_request", pageBadCLILink}},
 	{errSessionNotKept, outcome{http.StatusForbidden, "session_not_kept", pageNotKept}},
 	{errTokensOff, outcome{http.StatusNotFound, "tokens_off", pageTokensOff}},
+	{errTokenSession, outcome{http.StatusForbidden, "token_session", pageCLIRefused}},
 	{errCLICSRF, outcome{http.StatusForbidden, "cli_csrf", pageCLIRefused}},
 }
 

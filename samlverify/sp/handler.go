@@ -18,6 +18,7 @@ type Handler struct {
 	metadata []byte
 	mux      *http.ServeMux
 	tokens   *tokenEndpoint // nil without Config.Tokens
+	bindings bindingSealer
 }
 
 // New returns a Handler for cfg, or an error naming the first invalid
@@ -31,8 +32,13 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sp: building metadata: %w", err)
 	}
+	bindings, err := newBindingSealer(cfg.BindingKey)
+	if err != nil {
+		return nil, err
+	}
 	u, _ := url.Parse(cfg.BaseURL)
 	h := &Handler{
+		bindings: bindings,
 		cfg:      cfg,
 		acsURL:   cfg.BaseURL + ACSPath,
 		origin:   u.Scheme + "://" + u.Host,

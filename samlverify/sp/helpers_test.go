@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,31 @@ func (f *fakeStore) RevokeFamily(_ context.Context, family string) (int, error) 
 		return 0, err
 	}
 	return f.revokeLocked(family), nil
+}
+
+// Discard deletes the sessions whose TokenRef is in refs.
+func (f *fakeStore) Discard(_ context.Context, _ authz.Session, refs ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["Discard"]; err != nil {
+		return err
+	}
+	for tok := range f.sessions {
+		if slices.Contains(refs, authz.TokenRef(tok)) {
+			delete(f.sessions, tok)
+		}
+	}
+	return nil
+}
+
+func (f *fakeStore) Forget(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["Forget"]; err != nil {
+		return err
+	}
+	delete(f.seen, id)
+	return nil
 }
 
 func (f *fakeStore) revokeLocked(family string) int {
@@ -185,11 +211,20 @@ func (f *fakeStore) SeenBefore(_ context.Context, id string, until time.Time) (b
 	return false, nil
 }
 
-func (f *fakeStore) outstanding(id string) bool {
+// answered reports whether the ACS recorded request ID id as answered.
+func (f *fakeStore) answered(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.requests[id]
+	_, ok := f.seen["tfgate answered request\x00"+id]
 	return ok
+}
+
+// writes counts what the store holds: sessions, one-time IDs, replay
+// entries and revoked families.
+func (f *fakeStore) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions) + len(f.requests) + len(f.seen) + len(f.revoked)
 }
 
 func (f *fakeStore) session(token string) (authz.Session, bool) {
@@ -254,7 +289,7 @@ func newEnv(tb testing.TB, mods ...func(*Config, *[]*samlverify.IdP)) *env {
 	logs := &lockedBuffer{}
 	cfg := Config{
 		BaseURL:  testBaseURL,
-		Sessions: store, Requests: store, Tokens: store,
+		Sessions: store, Tokens: store,
 		IdPNames: map[string]string{"corp": fixture.IdPEntityID, "other": "https://other-idp.example.test"},
 		Now:      clock.Now,
 		Rand:     mrand.NewChaCha8([32]byte{1}),
@@ -363,13 +398,24 @@ func (e *env) login(tb testing.TB, query string) login {
 		tb.Fatal(err)
 	}
 	l := login{rec: rec, location: loc, relayState: loc.Query().Get("RelayState"),
-		binding: cookieNamed(rec.Result().Cookies(), e.h.bindingCookieName())}
+		binding: bindingCookieIn(rec.Result().Cookies(), e.h.cfg.CookieName)}
 	if l.binding == nil {
 		tb.Fatalf("no binding cookie: %v", rec.Header()["Set-Cookie"])
 	}
 	l.xml = inflate(tb, loc.Query().Get("SAMLRequest"))
 	l.requestID = l.xml.SelectAttrValue("ID", "")
 	return l
+}
+
+// bindingCookieIn returns the binding cookie set in cs (its name starts
+// with the session cookie's name and "-req"), or nil.
+func bindingCookieIn(cs []*http.Cookie, cookieName string) *http.Cookie {
+	for _, c := range cs {
+		if strings.HasPrefix(c.Name, cookieName+"-req") && c.MaxAge > 0 {
+			return c
+		}
+	}
+	return nil
 }
 
 // inflate decodes a redirect-binding SAMLRequest.
@@ -431,6 +477,13 @@ func acsRequest(form url.Values, cookies ...*http.Cookie) *http.Request {
 // response and the session cookie.
 func (e *env) signIn(tb testing.TB, query string) (*httptest.ResponseRecorder, *http.Cookie) {
 	tb.Helper()
+	rec, c, _ := e.signInLogin(tb, query)
+	return rec, c
+}
+
+// signInLogin is signIn that also returns the login.
+func (e *env) signInLogin(tb testing.TB, query string) (*httptest.ResponseRecorder, *http.Cookie, login) {
+	tb.Helper()
 	l := e.login(tb, query)
 	form := url.Values{"SAMLResponse": {response(tb, l.requestID, nil)}}
 	if l.relayState != "" {
@@ -444,7 +497,7 @@ func (e *env) signIn(tb testing.TB, query string) (*httptest.ResponseRecorder, *
 	if c == nil {
 		tb.Fatal("no session cookie")
 	}
-	return rec, c
+	return rec, c, l
 }
 
 // golden compares got with testdata/name.golden, rewriting it with -update.

@@ -45,7 +45,7 @@ func newLiveSP(t *testing.T, base string, idps *samlverify.IdPSet, mod func(*Con
 	logs := &lockedBuffer{}
 	cfg := Config{
 		BaseURL: base, Insecure: true, CookieName: "tfgate", IdPs: idps, IdPNames: map[string]string{},
-		Sessions: store, Requests: store, Tokens: store, Logger: slogTo(logs),
+		Sessions: store, Tokens: store, Logger: slogTo(logs),
 	}
 	if mod != nil {
 		mod(&cfg)

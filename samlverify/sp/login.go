@@ -8,7 +8,8 @@ import (
 )
 
 // handleLogin sends the browser to the IdP with an AuthnRequest
-// (HTTP-Redirect binding) and binds the request to the browser.
+// (HTTP-Redirect binding) and binds the request to the browser with a
+// sealed cookie (binding.go). It writes nothing to the session store.
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ret, ok := h.returnTo.check(q.Get("return_to"))
@@ -26,13 +27,11 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.cfg.Requests.Remember(r.Context(), id, h.cfg.RequestTTL); err != nil {
-		h.fail(w, r, fmt.Errorf("%w: remembering the request: %w", errUnavailable, err))
-		return
-	}
-	// RelayState carries return_to when it fits the binding's limit;
-	// otherwise the binding cookie does, and the IdP sees none.
-	b := binding{RequestID: id, IdP: idp.EntityID}
+	// Nothing is stored: the pending request travels in its own sealed
+	// binding cookie. RelayState carries return_to when it fits the
+	// binding's limit; otherwise the binding cookie does, and the IdP sees
+	// none.
+	b := binding{RequestID: id, IdP: idp.EntityID, Issued: h.cfg.Now()}
 	relay := ret
 	if len(ret) > maxRelayState {
 		b.ReturnTo, relay = ret, ""
@@ -42,7 +41,10 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.setBinding(w, b)
+	if err := h.setBinding(w, r, b); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	redirect(w, loc, http.StatusFound)
 }
 

@@ -85,7 +85,9 @@ func (h *Handler) logoutCookie(w http.ResponseWriter, r *http.Request, token str
 		return
 	}
 	h.clearSession(w)
-	h.clearBinding(w)
+	for _, p := range h.pendingBindings(r) {
+		h.clearBinding(w, p.name)
+	}
 	h.cfg.Logger.Info("saml: signed out", "auth", authz.AuthCookie, "session", authz.SessionHandle(token), "idp", s.IdP)
 	dest, err := h.singleLogoutURL(s)
 	if err != nil {

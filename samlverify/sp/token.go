@@ -57,6 +57,11 @@ type TokenStore interface {
 	// extends it ("family/..."), and makes Create refuse new ones in it
 	// with an error wrapping authz.ErrNoSession.
 	RevokeFamily(ctx context.Context, family string) (int, error)
+	// Discard deletes the sessions named by refs (authz.TokenRef), members
+	// of s's family with s's subject and groups, revoking no family.
+	Discard(ctx context.Context, s authz.Session, refs ...string) error
+	// Forget removes an id SeenBefore recorded.
+	Forget(ctx context.Context, id string) error
 }
 
 // Grant types of the token endpoint.
@@ -78,6 +83,7 @@ const (
 	errInvalidScope         = "invalid_scope"
 	errUnsupportedGrantType = "unsupported_grant_type"
 	errUnavailableCode      = "temporarily_unavailable"
+	errSlowDown             = "slow_down"
 	errServerError          = "server_error"
 )
 
@@ -270,6 +276,9 @@ func (t *tokenEndpoint) fail(w http.ResponseWriter, r *http.Request, grant strin
 		status, level = http.StatusServiceUnavailable, slog.LevelError
 	case errServerError:
 		status, level = http.StatusInternalServerError, slog.LevelError
+	case errSlowDown:
+		status, level = http.StatusTooManyRequests, slog.LevelWarn
+		w.Header().Set("Retry-After", "60")
 	}
 	attrs := []any{"path", r.URL.Path, "grant", grant, "status", status, "error", oe.code}
 	if reason := samlverify.ReasonOf(err); reason != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/samlverify"
@@ -16,6 +17,7 @@ const (
 	descCodeReused  = "the authorization code was used before; the tokens issued with it have been revoked: sign in again"
 	descVerifier    = "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)"
 	descRefreshBad  = "the refresh token is unknown, expired or revoked; sign in again"
+	descSlowDown    = "this grant's refresh token is rotated too often; wait a minute and retry with the same refresh token"
 	descRefreshUsed = "the refresh token was used before (each is good once, and every use returns a new one); " +
 		"every token of this login has been revoked: sign in again"
 )
@@ -129,15 +131,25 @@ func (t *tokenEndpoint) refreshToken(ctx context.Context, form tokenForm) (token
 	if err != nil {
 		return tokenResponse{}, err
 	}
+	now := t.cfg.Now()
+	window, n := rec.RotationWindow, rec.Rotations+1
+	if now.Sub(window) >= rotationWindow || now.Before(window) {
+		window, n = now, 1
+	}
+	if n > t.cfg.MaxRotationsPerMinute {
+		return tokenResponse{}, oauthErr(errSlowDown, descSlowDown)
+	}
+	recordRef := authz.TokenRef(refreshRecordKey(refresh))
 	resp, m, err := t.mint(ctx, grant{
 		identity: sessionOf(rec), family: rec.Family,
 		accessScope: granted, refreshScope: rec.Scope,
 		accessEnd: rec.ExpiresAt, refreshEnd: rec.ExpiresAt,
+		replaces: []string{rec.Access, recordRef}, rotationWindow: window, rotations: n,
 	})
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	seen, err := t.store.SeenBefore(ctx, refreshUsedID(refresh), rec.ExpiresAt)
+	seen, err := t.store.SeenBefore(ctx, refreshUsedID(recordRef), rec.ExpiresAt)
 	if err != nil {
 		t.discard(ctx, m)
 		return tokenResponse{}, unavailable(err)
@@ -152,8 +164,35 @@ func (t *tokenEndpoint) refreshToken(ctx context.Context, form tokenForm) (token
 		t.cfg.Logger.Warn("token: refresh token reused; revoked its grant's tokens", "family", rec.Family, "revoked", n)
 		return tokenResponse{}, oauthErr(errInvalidGrant, descRefreshUsed)
 	}
+	t.retire(ctx, rec)
 	t.issued(GrantRefreshToken, rec.Family, resp)
 	return resp, nil
+}
+
+// rotationWindow is the period of Config.MaxRotationsPerMinute.
+const rotationWindow = time.Minute
+
+// retire deletes what a rotation replaced, so that a grant holds the same
+// entries however often it rotates: the access token before the one
+// issued with the refresh token just used (which, like that refresh
+// token's record, lives on until the next rotation: the tombstone that
+// detects its reuse, and an access token still good for a request in
+// flight), and the record of the refresh token before (the previous
+// tombstone) with its used marker. Best effort: what is left behind
+// expires with the grant.
+func (t *tokenEndpoint) retire(ctx context.Context, rec authz.Session) {
+	if len(rec.Replaces) == 0 {
+		return
+	}
+	if err := t.store.Discard(ctx, rec, rec.Replaces...); err != nil {
+		t.cfg.Logger.Warn("token: retiring what a rotation replaced", "family", rec.Family, "err", err)
+		return
+	}
+	for _, r := range rec.Replaces[min(1, len(rec.Replaces)):] {
+		if err := t.store.Forget(ctx, refreshUsedID(r)); err != nil {
+			t.cfg.Logger.Warn("token: forgetting a retired refresh token", "family", rec.Family, "err", err)
+		}
+	}
 }
 
 // samlBearer exchanges a signed bare SAML assertion (RFC 7522): signed

@@ -31,7 +31,11 @@ func codeUsedID(code string) string { return "tfgate code used\x00" + code }
 
 func refreshRecordKey(refresh string) string { return "tfgate refresh\x00" + refresh }
 
-func refreshUsedID(refresh string) string { return "tfgate refresh used\x00" + refresh }
+// refreshUsedID is the replay-cache ID marking the refresh token whose
+// record has ref recordRef (authz.TokenRef of its refreshRecordKey) as
+// used: derived from the ref, so that the rotation after next can forget
+// it knowing only the ref its successor's record keeps.
+func refreshUsedID(recordRef string) string { return "tfgate refresh used\x00" + recordRef }
 
 // randomURLString returns n random bytes from r as unpadded base64url.
 func randomURLString(r io.Reader, n int) (string, error) {
@@ -72,6 +76,14 @@ type grant struct {
 	// accessEnd bounds the access token (the sign-in's end); refreshEnd
 	// is the refresh token's end.
 	accessEnd, refreshEnd time.Time
+	// replaces lists the refs of what rotating the new refresh token will
+	// delete: the access token issued with the refresh token this grant
+	// rotates, and that token's record (its tombstone from now on).
+	// rotationWindow and rotations carry the grant's rotation count
+	// forward.
+	replaces       []string
+	rotationWindow time.Time
+	rotations      int
 }
 
 // minted names what mint stored, for discard.
@@ -102,8 +114,12 @@ func (t *tokenEndpoint) mint(ctx context.Context, g grant) (tokenResponse, minte
 		family = authz.SessionHandle(refreshRecordKey(refresh))
 	}
 	m := minted{refreshKey: refreshRecordKey(refresh)}
+	// The refresh record names its access token, and what rotating it
+	// will delete.
 	rs := g.identity
 	rs.Scope, rs.Family, rs.ExpiresAt = g.refreshScope, family, g.refreshEnd
+	rs.Access, rs.Replaces = authz.TokenRef(access), g.replaces
+	rs.RotationWindow, rs.Rotations = g.rotationWindow, g.rotations
 	if err := t.store.Create(ctx, m.refreshKey, rs); err != nil {
 		return tokenResponse{}, minted{}, storeError(err)
 	}

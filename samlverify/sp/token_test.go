@@ -590,26 +590,6 @@ func TestUnconfiguredToken(t *testing.T) {
 	mustEqual(t, "no Tokens", code, errUnsupportedGrantType)
 }
 
-// TestTokenSessionCookieAsParent: a token put in the session cookie mints
-// only within its scope, in its own root family, so signing out of the
-// browser session still reaches what it mints.
-func TestTokenSessionCookieAsParent(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	_, cookie := e.signIn(t, "")
-	scoped := e.cliLogin(t, cookie, authorizeQuery(func(q url.Values) { q.Set("scope", "model:m") }))
-	asCookie := &http.Cookie{Name: cookie.Name, Value: scoped.AccessToken}
-	rec := e.authorize(asCookie, authorizeQuery(func(q url.Values) { q.Set("scope", "model:other") }))
-	loc, _ := url.Parse(rec.Header().Get("Location"))
-	mustEqual(t, "wider scope from a scoped cookie", loc.Query().Get("error"), errInvalidScope)
-	child := e.cliLogin(t, asCookie, authorizeQuery())
-	mustEqual(t, "child scope", child.Scope, "model:m")
-	e.signOut(t, cookie)
-	if e.live(child.AccessToken) {
-		t.Error("a token minted through a token cookie survived the browser session's sign-out")
-	}
-}
-
 // storeErrorIsNoSession makes sure the fake refuses like the real stores.
 func TestFakeStoreRefusesRevokedFamilies(t *testing.T) {
 	t.Parallel()
