@@ -1,8 +1,11 @@
 package sp
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +43,7 @@ func sspSP(t *testing.T, cfg simplesamlidp.Config, signRequests bool) (*liveSP, 
 	logs := &lockedBuffer{}
 	spCfg := Config{
 		BaseURL: base, Insecure: true, CookieName: "tfgate", IdPs: src, IdPNames: map[string]string{},
-		Sessions: store, Requests: store, Tokens: store, Logger: slogTo(logs),
+		Sessions: store, Tokens: store, Logger: slogTo(logs),
 		Key: key, Cert: cert, SignRequests: signRequests,
 	}
 	v, err := samlverify.New(samlverify.Config{
@@ -136,6 +139,9 @@ func TestSimpleSAMLphpRefusals(t *testing.T) {
 		if !strings.Contains(sp.logs.String(), "cbc") && !strings.Contains(sp.logs.String(), "CBC") {
 			t.Errorf("the log does not say the cause is AES-CBC in an unsigned Response:\n%s\npage:\n%s", sp.logs, page)
 		}
+		// The administrator reads the cause and the IdP-side fix on the
+		// page, and the same text in the log line of its reference.
+		mustAdvise(t, page, sp.logs.String(), "AES-CBC inside an unsigned Response", "encrypt with AES-GCM", "sign the whole Response")
 		code, _ := whoamiOf(t, b, sp.base)
 		mustEqual(t, "whoami", code, 401)
 	})
@@ -143,8 +149,9 @@ func TestSimpleSAMLphpRefusals(t *testing.T) {
 		t.Parallel()
 		sp, idp := sspSP(t, simplesamlidp.Config{UnsignedResponse: true, UnsignedAssertion: true}, false)
 		b := newBrowser(t)
-		resp, _ := sspSignIn(t, sp, idp, b, "alice", "alice-password", "/")
+		resp, page := sspSignIn(t, sp, idp, b, "alice", "alice-password", "/")
 		mustEqual(t, "ACS status", resp.StatusCode, http.StatusForbidden)
+		mustAdvise(t, page, sp.logs.String(), "Neither the Response nor the assertion is signed", "sign the assertion, the Response, or both")
 		code, _ := whoamiOf(t, b, sp.base)
 		mustEqual(t, "whoami", code, 401)
 	})
@@ -185,4 +192,35 @@ func TestSimpleSAMLphpLogout(t *testing.T) {
 	}
 	code, _ := whoamiOf(t, b, sp.base)
 	mustEqual(t, "whoami after logout", code, 401)
+}
+
+// mustAdvise checks that the error page shows each of want as advice for
+// the administrator, and that the log line with the page's support
+// reference carries the same advice.
+func mustAdvise(t *testing.T, page, logs string, want ...string) {
+	t.Helper()
+	text := html.UnescapeString(page)
+	_, advice, ok := strings.Cut(text, "For the administrator: ")
+	if !ok {
+		t.Fatalf("no advice for the administrator on the page:\n%s", page)
+	}
+	advice, _, _ = strings.Cut(advice, "</p>")
+	for _, w := range want {
+		if !strings.Contains(advice, w) {
+			t.Errorf("the advice %q does not say %q", advice, w)
+		}
+	}
+	m := regexp.MustCompile(`Support reference: <code>([0-9a-f]+)</code>`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no support reference on the page:\n%s", page)
+	}
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, "ref="+m[1]) {
+			if !strings.Contains(line, strconv.Quote(advice)) && !strings.Contains(line, "advice="+advice) {
+				t.Errorf("the log line of reference %s lacks the page's advice:\n%s", m[1], line)
+			}
+			return
+		}
+	}
+	t.Errorf("no log line with reference %s:\n%s", m[1], logs)
 }
