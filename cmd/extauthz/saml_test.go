@@ -56,7 +56,7 @@ func TestSAMLConfigErrors(t *testing.T) {
 			[]string{"line 7: saml.idps[0].idp_initiated_max_age: must be between 30s and 10m"}},
 		"form cap under 3 x response cap": {"saml:\n  max_response_bytes: 262144\n  max_form_bytes: 300000\n",
 			[]string{"line 3: saml.max_form_bytes: must be at least 3 × max_response_bytes"}},
-		"tiny response cap": {"saml:\n  max_response_bytes: 100\n", []string{"line 2: saml.max_response_bytes"}},
+		"tiny response cap":       {"saml:\n  max_response_bytes: 100\n", []string{"line 2: saml.max_response_bytes"}},
 		"token lifetime zero":     {"saml:\n  token_lifetime: 0s\n", []string{"line 2: saml.token_lifetime: must be between 1m and 24h"}},
 		"token lifetime too long": {"saml:\n  token_lifetime: 48h\n", []string{"line 2: saml.token_lifetime"}},
 		"refresh shorter than access": {"saml:\n  token_lifetime: 1h\n  refresh_lifetime: 30m\n",
