@@ -25,7 +25,7 @@ var sspAttributes = samlverify.AttributeMap{
 
 // sspSP is an SP on loopback trusting a SimpleSAMLphp IdP whose metadata it
 // fetches from the IdP's (TLS-fronted) metadata URL, as serve does.
-func sspSP(t *testing.T, cfg simplesamlidp.Config, signRequests bool) (*liveSP, *simplesamlidp.IdP) {
+func sspSP(t *testing.T, cfg simplesamlidp.Config, signRequests bool, mods ...func(*Config)) (*liveSP, *simplesamlidp.IdP) {
 	t.Helper()
 	ln, base := listenSP(t)
 	key, cert := testKeyPair(t)
@@ -54,6 +54,9 @@ func sspSP(t *testing.T, cfg simplesamlidp.Config, signRequests bool) (*liveSP, 
 		t.Fatal(err)
 	}
 	spCfg.Verifier = v
+	for _, m := range mods {
+		m(&spCfg)
+	}
 	h, err := New(spCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -223,4 +226,66 @@ func mustAdvise(t *testing.T, page, logs string, want ...string) {
 		}
 	}
 	t.Errorf("no log line with reference %s:\n%s", m[1], logs)
+}
+
+// TestSimpleSAMLphpIdPInitiated: SimpleSAMLphp starts sign-in itself
+// (SSOService.php?spentityid=...&RelayState=..., as a portal link does)
+// and posts an unsolicited Response. With idp_initiated on for it the user
+// is signed in and lands on the RelayState path; an absolute RelayState
+// off the allowed hosts lands on "/"; with it off (the default) nobody is
+// signed in and the page says how to allow it.
+func TestSimpleSAMLphpIdPInitiated(t *testing.T) {
+	t.Parallel()
+	if err := simplesamlidp.Available(); err != nil {
+		t.Fatal(err)
+	}
+	start := func(sp *liveSP, idp *simplesamlidp.IdP, b *browser, relayState string) (*http.Response, string) {
+		t.Helper()
+		u := idp.SSOURL() + "?spentityid=" + url.QueryEscape(sp.base+MetadataPath) + "&RelayState=" + url.QueryEscape(relayState)
+		action, form, err := simplesamlidp.SignIn(t.Context(), b.c, u, "alice", "alice-password")
+		if err != nil {
+			t.Fatalf("%v\nIdP log:\n%s", err, idp.Log())
+		}
+		if action != sp.base+ACSPath {
+			t.Fatalf("the IdP posts to %q, want the ACS", action)
+		}
+		if form.Get("SAMLResponse") == "" {
+			t.Fatal("no SAMLResponse")
+		}
+		return b.post(action, form, strings.TrimSuffix(idp.BaseURL(), "/"))
+	}
+	t.Run("allowed", func(t *testing.T) {
+		t.Parallel()
+		sp, idp := sspSP(t, simplesamlidp.Config{}, false, func(c *Config) {
+			c.IdPInitiated = func(string) (time.Duration, bool) { return time.Minute, true }
+		})
+		b := newBrowser(t)
+		resp, page := start(sp, idp, b, "/v1/models/half_plus_two:predict")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("ACS: %d\n%s\nSP log: %s", resp.StatusCode, page, sp.logs)
+		}
+		mustEqual(t, "RelayState", location(t, resp), sp.base+"/v1/models/half_plus_two:predict")
+		code, who := whoamiOf(t, b, sp.base)
+		mustEqual(t, "whoami", code, 200)
+		mustEqual(t, "email", who.Email, "alice@example.com")
+		if !strings.Contains(sp.logs.String(), "idp_initiated=true") {
+			t.Errorf("not logged as IdP-initiated: %s", sp.logs)
+		}
+		b2 := newBrowser(t)
+		resp, page = start(sp, idp, b2, "https://evil.example/phish")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("ACS: %d\n%s\nSP log: %s", resp.StatusCode, page, sp.logs)
+		}
+		mustEqual(t, "off-site RelayState", location(t, resp), sp.base+"/")
+	})
+	t.Run("off by default", func(t *testing.T) {
+		t.Parallel()
+		sp, idp := sspSP(t, simplesamlidp.Config{}, false)
+		b := newBrowser(t)
+		resp, page := start(sp, idp, b, "/")
+		mustEqual(t, "ACS status", resp.StatusCode, http.StatusForbidden)
+		mustAdvise(t, page, sp.logs.String(), "IdP-initiated", "idp_initiated: true")
+		code, _ := whoamiOf(t, b, sp.base)
+		mustEqual(t, "whoami", code, 401)
+	})
 }
