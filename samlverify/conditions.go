@@ -24,6 +24,8 @@ type assertionPolicy struct {
 	// Response's value ("" when absent), which must then agree.
 	wantRequest      bool
 	respInResponseTo string
+	// unsolicited forbids an InResponseTo in the bearer confirmation.
+	unsolicited bool
 }
 
 // checkAssertion runs every stateless check on a, an assertion taken from a

@@ -33,7 +33,7 @@ var errDecrypt = errors.New("EncryptedAssertion could not be decrypted")
 // unless Config.AllowUnsignedResponseCBC.
 func (v *Verifier) decryptAssertion(enc *etree.Element, authenticated bool) (*etree.Element, error) {
 	if v.cfg.DecryptionKey == nil {
-		return nil, failf(ReasonDecryptFailed, "encrypted assertion but no decryption key configured")
+		return nil, failAdvice(ReasonDecryptFailed, "encrypted assertion but no decryption key configured", adviceNoDecryptionKey)
 	}
 	data, err := requiredChild(enc, nsXEnc, "EncryptedData")
 	if err != nil {
@@ -68,10 +68,10 @@ func (v *Verifier) checkContentAlgorithm(data *etree.Element, authenticated bool
 	}
 	cbc, ok := contentAlgorithms[attr(m, "Algorithm")]
 	if !ok {
-		return failf(ReasonUnsupportedAlgorithm, "content encryption algorithm not allowed")
+		return failAdvice(ReasonUnsupportedAlgorithm, "content encryption algorithm not allowed", adviceContentAlgorithm)
 	}
 	if cbc && !authenticated && !v.cfg.AllowUnsignedResponseCBC {
-		return failf(ReasonSignatureMissing, "AES-CBC assertion in an unsigned Response")
+		return failAdvice(ReasonSignatureMissing, "AES-CBC assertion in an unsigned Response", adviceCBCUnsigned)
 	}
 	return nil
 }

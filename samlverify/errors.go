@@ -127,6 +127,8 @@ type Error struct {
 	// Reason says which check failed.
 	Reason Reason
 	err    error
+	// advice, when set, replaces the Reason's default advice (see Advice).
+	advice string
 }
 
 // Error returns the fixed, input-independent message for e.Reason.
@@ -166,4 +168,10 @@ func fail(r Reason, cause error) *Error {
 // not contain anything taken from the input.
 func failf(r Reason, msg string) *Error {
 	return &Error{Reason: r, err: errors.New(msg)}
+}
+
+// failAdvice is failf with advice more precise than r's default. Both msg
+// and advice must be static text.
+func failAdvice(r Reason, msg, advice string) *Error {
+	return &Error{Reason: r, err: errors.New(msg), advice: advice}
 }

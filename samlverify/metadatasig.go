@@ -26,7 +26,7 @@ func verifyMetadataSignature(root *etree.Element, opts MetadataOptions) (*etree.
 		return nil, false, err
 	}
 	if !hasSignature(root) {
-		return nil, false, failf(ReasonSignatureMissing, "metadata is not signed but pins are configured")
+		return nil, false, failAdvice(ReasonSignatureMissing, "metadata is not signed but pins are configured", adviceMetadataUnsigned)
 	}
 	certs := append([]*x509.Certificate(nil), opts.PinnedCerts...)
 	if sig := firstChild(root, nsDSig, "Signature"); sig != nil {

@@ -96,11 +96,14 @@ func (v *Verifier) checkBearer(sc *etree.Element, p assertionPolicy, now time.Ti
 // confirmation that equals the Response's when that has one. Whether it
 // names an outstanding request is checked last, against the store.
 func checkInResponseTo(irt string, p assertionPolicy) error {
+	if p.unsolicited && irt != "" {
+		return failf(ReasonUnknownRequest, "InResponseTo in an assertion verified as unsolicited")
+	}
 	if !p.wantRequest {
 		return nil
 	}
 	if irt == "" {
-		return failf(ReasonUnknownRequest, "no InResponseTo (unsolicited response)")
+		return failAdvice(ReasonUnknownRequest, "no InResponseTo (unsolicited response)", adviceUnsolicited)
 	}
 	if p.respInResponseTo != "" && p.respInResponseTo != irt {
 		return failf(ReasonUnknownRequest, "Response and assertion InResponseTo differ")

@@ -52,6 +52,18 @@ type ResponseOptions struct {
 	// NotOnOrAfter), so each request is answered once. No match is
 	// ReasonUnknownRequest.
 	Pending func(inResponseTo string) (PendingRequest, bool)
+	// Unsolicited, when set, decides about a Response without
+	// InResponseTo (IdP-initiated sign-in). It is called, before any
+	// signature is checked, with the entity ID the Response's unverified
+	// Issuer names, and returns whether that IdP may sign users in
+	// unsolicited and, if so, the largest age of such a Response. Then the
+	// Response passes only with every check of a solicited one, except
+	// that neither the Response nor the assertion's bearer confirmation may
+	// carry an InResponseTo, the IdP is the one the Issuer named, and the
+	// assertion's IssueInstant must be at most maxAge (plus skew) in the
+	// past. It is refused with ReasonUnknownRequest when the IdP may not,
+	// and when Unsolicited is nil, as before.
+	Unsolicited func(idp string) (maxAge time.Duration, ok bool)
 }
 
 // PendingRequest is an AuthnRequest the caller sent and still awaits an
@@ -92,6 +104,9 @@ func (v *Verifier) VerifyResponse(ctx context.Context, samlResponse string, opts
 	if err != nil {
 		return nil, err
 	}
+	if opts.Unsolicited != nil && attr(doc.Root(), "InResponseTo") == "" {
+		return v.verifyUnsolicited(ctx, doc.Root(), opts.Unsolicited)
+	}
 	var pending *PendingRequest
 	if opts.Pending != nil {
 		p, ok := opts.Pending(attr(doc.Root(), "InResponseTo"))
@@ -100,7 +115,7 @@ func (v *Verifier) VerifyResponse(ctx context.Context, samlResponse string, opts
 		}
 		pending, opts.ExpectedIdP = &p, p.IdP
 	}
-	id, err := v.verifyResponseDoc(doc.Root(), opts)
+	id, err := v.verifyResponseDoc(doc.Root(), opts, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +126,27 @@ func (v *Verifier) VerifyResponse(ctx context.Context, samlResponse string, opts
 		return id, nil
 	}
 	if err := v.checkState(ctx, id, true); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// verifyUnsolicited verifies an IdP-initiated Response (see
+// ResponseOptions.Unsolicited).
+func (v *Verifier) verifyUnsolicited(ctx context.Context, root *etree.Element, allow func(string) (time.Duration, bool)) (*Identity, error) {
+	hint := issuerHint(root)
+	maxAge, ok := allow(hint)
+	if hint == "" || !ok {
+		return nil, failAdvice(ReasonUnknownRequest, "unsolicited Response from an IdP not allowed to send one", adviceUnsolicited)
+	}
+	if maxAge <= 0 {
+		return nil, failf(ReasonUnavailable, "unsolicited Response allowed with no maximum age")
+	}
+	id, err := v.verifyResponseDoc(root, ResponseOptions{ExpectedIdP: hint}, maxAge)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkState(ctx, id, false); err != nil {
 		return nil, err
 	}
 	return id, nil
@@ -140,8 +176,10 @@ func (v *Verifier) checkPendingState(ctx context.Context, id *Identity, p Pendin
 	return nil
 }
 
-// verifyResponseDoc runs the stateless checks on a parsed Response.
-func (v *Verifier) verifyResponseDoc(root *etree.Element, opts ResponseOptions) (*Identity, error) {
+// verifyResponseDoc runs the stateless checks on a parsed Response. A
+// positive unsolicitedMaxAge verifies an IdP-initiated Response: no
+// InResponseTo anywhere, and an assertion at most that old.
+func (v *Verifier) verifyResponseDoc(root *etree.Element, opts ResponseOptions, unsolicitedMaxAge time.Duration) (*Identity, error) {
 	now := v.cfg.Clock.Now()
 	if err := checkResponseShape(root); err != nil {
 		return nil, err
@@ -163,13 +201,43 @@ func (v *Verifier) verifyResponseDoc(root *etree.Element, opts ResponseOptions) 
 	if err != nil {
 		return nil, err
 	}
-	return v.checkAssertion(a, idp, assertionPolicy{
+	p := assertionPolicy{
 		audiences:        []string{v.cfg.SPEntityID},
 		recipient:        v.cfg.ACSURL,
 		requireAuthn:     true,
 		wantRequest:      true,
 		respInResponseTo: attr(resp, "InResponseTo"),
-	}, now)
+	}
+	if unsolicitedMaxAge > 0 {
+		if p.respInResponseTo != "" {
+			return nil, failf(ReasonUnknownRequest, "InResponseTo in a Response verified as unsolicited")
+		}
+		p.wantRequest, p.unsolicited = false, true
+		if err := v.checkIssueAge(a, unsolicitedMaxAge, now); err != nil {
+			return nil, err
+		}
+	}
+	return v.checkAssertion(a, idp, p, now)
+}
+
+// checkIssueAge requires the assertion's IssueInstant, which its signature
+// covers, to be at most maxAge (plus skew) before now and not in the
+// future beyond skew.
+func (v *Verifier) checkIssueAge(a *etree.Element, maxAge time.Duration, now time.Time) error {
+	issued, err := timeAttr(a, "IssueInstant")
+	if err != nil {
+		return err
+	}
+	if issued.IsZero() {
+		return failf(ReasonMalformed, "assertion without IssueInstant")
+	}
+	if issued.After(now.Add(v.cfg.Skew)) {
+		return failf(ReasonNotYetValid, "assertion issued in the future")
+	}
+	if now.Sub(issued) > maxAge+v.cfg.Skew {
+		return failAdvice(ReasonExpired, "unsolicited assertion older than its maximum age", adviceUnsolicitedTooOld)
+	}
+	return nil
 }
 
 // checkResponseShape checks what can be judged before any signature: the

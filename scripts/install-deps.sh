@@ -40,6 +40,9 @@ want python3-grpcio  "the client guide's Python gRPC example"                 py
 want python3-protobuf "the client guide's Python gRPC example"                py google.protobuf
 want php-cli         "SimpleSAMLphp runs under the PHP CLI"                   has php
 want simplesamlphp   "an independent SAML IdP for interop tests"              test -d /usr/share/simplesamlphp
+phpext() { php -r "exit(extension_loaded('$1') ? 0 : 1);"; }
+want php-xml         "SimpleSAMLphp builds its XML with PHP's DOM"            phpext dom
+want php-mbstring    "SimpleSAMLphp needs mbstring"                           phpext mbstring
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

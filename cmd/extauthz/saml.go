@@ -13,6 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/tfgate/tfgate/samlverify"
+	"github.com/tfgate/tfgate/samlverify/sp"
 )
 
 // SAMLConfig configures the SAML Service Provider. With no idps it is off:
@@ -61,7 +64,11 @@ type SAMLConfig struct {
 	SignRequests bool `yaml:"sign_requests"`
 	// KeyFile and CertFile are the SP's RSA key and certificate (PEM), for
 	// signing requests, decrypting encrypted assertions, and publishing in
-	// metadata. Default: "" (none).
+	// metadata. Encrypted assertions are accepted with RSA-OAEP key
+	// transport and AES-GCM content encryption; AES-CBC only inside a
+	// signed Response (CBC has no integrity; unsigned, it is a padding
+	// oracle); RSA PKCS#1 v1.5 key transport never (Bleichenbacher).
+	// Default: "" (none).
 	KeyFile  string `yaml:"key_file"`
 	CertFile string `yaml:"cert_file"`
 	// NameIDFormat is the NameIDPolicy of AuthnRequests. Default:
@@ -70,6 +77,14 @@ type SAMLConfig struct {
 	// ReturnToHosts are hosts (host or host:port, https) besides base_url's
 	// that return_to may name after sign-in. Default: [] (paths only).
 	ReturnToHosts []string `yaml:"return_to_hosts"`
+	// MaxResponseBytes caps the base64 SAMLResponse (and SAML bearer
+	// assertion) tfgate reads, before any parsing. Default: 262144
+	// (256 KiB), room for thousands of group values.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// MaxFormBytes caps the body of a POST to the ACS and to /token.
+	// At least 3 × max_response_bytes, as form encoding can triple base64.
+	// Default: 1048576 (1 MiB).
+	MaxFormBytes int64 `yaml:"max_form_bytes"`
 	// Attributes says which SAML attributes hold groups, e-mail and
 	// display name; the first present wins.
 	Attributes SAMLAttributes `yaml:"attributes"`
@@ -114,25 +129,38 @@ type IdPConfig struct {
 	// Default makes this the IdP of /saml/login without ?idp=. Default:
 	// false (the first IdP is the default).
 	Default bool `yaml:"default"`
+	// IdPInitiated accepts unsolicited Responses (sign-in started at the
+	// IdP, e.g. from an app dashboard) from this IdP, with every check of
+	// a solicited one except the request binding. It exposes users to
+	// login CSRF: anyone who can get a valid Response for their own
+	// account can sign a victim's browser into it. Default: false.
+	IdPInitiated bool `yaml:"idp_initiated"`
+	// IdPInitiatedMaxAge is the largest age of an unsolicited Response
+	// (by its assertion's IssueInstant, plus skew), between 30s and 10m.
+	// Default: 3m.
+	IdPInitiatedMaxAge time.Duration `yaml:"idp_initiated_max_age"`
 }
 
 func defaultSAMLConfig() SAMLConfig {
 	return SAMLConfig{
-		LoginURL:        "/saml/login",
-		SessionLifetime: 8 * time.Hour,
-		RequestTTL:      5 * time.Minute,
-		TokenLifetime:   time.Hour,
-		Skew:            90 * time.Second,
-		NameIDFormat:    "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
-		ReturnToHosts:   []string{},
-		Attributes:      defaultSAMLAttributes(),
-		IdPs:            []IdPConfig{},
+		LoginURL:         "/saml/login",
+		SessionLifetime:  8 * time.Hour,
+		RequestTTL:       5 * time.Minute,
+		TokenLifetime:    time.Hour,
+		Skew:             90 * time.Second,
+		NameIDFormat:     "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+		MaxResponseBytes: samlverify.DefaultMaxResponseBytes,
+		MaxFormBytes:     sp.DefaultMaxFormBytes,
+		ReturnToHosts:    []string{},
+		Attributes:       defaultSAMLAttributes(),
+		IdPs:             []IdPConfig{},
 	}
 }
 
 // defaultSAMLAttributes covers, in order: devidp, pysaml2, Okta, Google and
 // Keycloak ("groups", "email", ...), LDAP-style names and OIDs, Entra ID
-// and ADFS claim URIs, and Keycloak's "memberOf"/"member" group mappers.
+// and ADFS claim URIs, Keycloak's "memberOf"/"member" group mappers, and
+// eduPerson's isMemberOf (SimpleSAMLphp, Shibboleth) by name and by OID.
 func defaultSAMLAttributes() SAMLAttributes {
 	return SAMLAttributes{
 		Groups: []string{
@@ -141,6 +169,8 @@ func defaultSAMLAttributes() SAMLAttributes {
 			"http://schemas.xmlsoap.org/claims/Group",
 			"memberOf",
 			"member",
+			"isMemberOf",
+			"urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
 		},
 		Email: []string{
 			"email",
@@ -204,6 +234,11 @@ func (c *SAMLConfig) validate(bad badFunc, cookieName string) {
 	}
 	if c.BindingSecret != "" && len(c.BindingSecret) < 32 {
 		bad("saml.binding_secret", "must be at least 32 characters (e.g. openssl rand -base64 32), or empty for a random one per process")
+	}
+	if c.MaxResponseBytes < 16<<10 || c.MaxResponseBytes > 16<<20 {
+		bad("saml.max_response_bytes", "must be between 16384 (16 KiB) and 16777216 (16 MiB)")
+	} else if c.MaxFormBytes < 3*int64(c.MaxResponseBytes) || c.MaxFormBytes > 64<<20 {
+		bad("saml.max_form_bytes", "must be at least 3 × max_response_bytes (form encoding can triple base64) and at most 67108864 (64 MiB)")
 	}
 	c.validateKeys(bad)
 	c.validateIdPs(bad)
@@ -286,6 +321,9 @@ func (c *SAMLConfig) validateIdPs(bad badFunc) {
 		}
 		if idp.RefreshInterval < 0 || (idp.RefreshInterval > 0 && idp.RefreshInterval < time.Minute) {
 			bad(p+".refresh_interval", "must be 0 (1h) or at least 1m")
+		}
+		if a := idp.IdPInitiatedMaxAge; a != 0 && (a < 30*time.Second || a > 10*time.Minute) {
+			bad(p+".idp_initiated_max_age", "must be between 30s and 10m (0: 3m)")
 		}
 	}
 	if defaults > 1 {

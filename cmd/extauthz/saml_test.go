@@ -52,6 +52,11 @@ func TestSAMLConfigErrors(t *testing.T) {
 			[]string{"line 6: saml.idps[0].metadata_pins", "not a SHA-256 fingerprint"}},
 		"short refresh": {ok + "      refresh_interval: 10s\n",
 			[]string{"line 6: saml.idps[0].refresh_interval"}},
+		"idp-initiated max age too long": {ok + "      idp_initiated: true\n      idp_initiated_max_age: 1h\n",
+			[]string{"line 7: saml.idps[0].idp_initiated_max_age: must be between 30s and 10m"}},
+		"form cap under 3 x response cap": {"saml:\n  max_response_bytes: 262144\n  max_form_bytes: 300000\n",
+			[]string{"line 3: saml.max_form_bytes: must be at least 3 × max_response_bytes"}},
+		"tiny response cap":       {"saml:\n  max_response_bytes: 100\n", []string{"line 2: saml.max_response_bytes"}},
 		"token lifetime zero":     {"saml:\n  token_lifetime: 0s\n", []string{"line 2: saml.token_lifetime: must be between 1m and 24h"}},
 		"token lifetime too long": {"saml:\n  token_lifetime: 48h\n", []string{"line 2: saml.token_lifetime"}},
 		"refresh shorter than access": {"saml:\n  token_lifetime: 1h\n  refresh_lifetime: 30m\n",
@@ -307,4 +312,50 @@ func hiddenInputs(page string) url.Values {
 		v.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
 	return v
+}
+
+// TestServeSAMLIdPInitiatedAndCaps: idp_initiated and the size caps of
+// the YAML reach the SP: the dev IdP's unsolicited Response signs alice in
+// and lands on its RelayState path, while the caps refuse larger forms and
+// responses, naming the setting to change.
+func TestServeSAMLIdPInitiatedAndCaps(t *testing.T) {
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}}})
+	md, err := idp.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdFile := filepath.Join(t.TempDir(), "devidp.xml")
+	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
+		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  max_response_bytes: 16384\n  max_form_bytes: 49152\n"+
+		"  idps:\n    - name: dev\n      metadata_file: %s\n      idp_initiated: true\n      idp_initiated_max_age: 1m\n", port, base, mdFile))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	_, samlResponse, err := idp.NewResponse(devidp.ResponseOptions{User: devidp.DefaultUsers()[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := mustDo(t, c, "POST", base+"/saml/acs", url.Values{"SAMLResponse": {samlResponse}, "RelayState": {"/v1/models/m"}})
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/v1/models/m" {
+		t.Fatalf("unsolicited ACS: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body(t, resp))
+	}
+	var who struct{ Subject string }
+	if err := json.Unmarshal([]byte(body(t, mustDo(t, c, "GET", base+"/saml/whoami", nil))), &who); err != nil || who.Subject != "alice" {
+		t.Errorf("whoami: %+v %v", who, err)
+	}
+
+	resp = mustDo(t, c, "POST", base+"/saml/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 20000)}})
+	if page := body(t, resp); resp.StatusCode != 400 || !strings.Contains(page, "saml.max_response_bytes") {
+		t.Errorf("a 20000-byte SAMLResponse over a 16384 cap: %d\n%s", resp.StatusCode, page)
+	}
+	resp = mustDo(t, c, "POST", base+"/saml/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 50000)}})
+	if page := body(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "saml.max_form_bytes") {
+		t.Errorf("a 50000-byte form over a 49152 cap: %d\n%s", resp.StatusCode, page)
+	}
 }

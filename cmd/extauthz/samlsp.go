@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -78,7 +79,8 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	}
 	verifier, err := samlverify.New(samlverify.Config{
 		SPEntityID: entityID, ACSURL: base + sp.ACSPath, Skew: cfg.Skew, AllowSHA1: cfg.AllowSHA1,
-		DecryptionKey: key, DecryptionCert: cert,
+		MaxResponseBytes: cfg.MaxResponseBytes,
+		DecryptionKey:    key, DecryptionCert: cert,
 		Attributes: samlverify.AttributeMap{Groups: cfg.Attributes.Groups, Email: cfg.Attributes.Email, DisplayName: cfg.Attributes.DisplayName},
 	}, idps, store)
 	if err != nil {
@@ -90,6 +92,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
+		MaxFormBytes: cfg.MaxFormBytes, IdPInitiated: idps.idpInitiated(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)
@@ -178,6 +181,24 @@ func (m *idpSources) LookupIdP(entityID string) (*samlverify.IdP, bool) {
 		}
 	}
 	return nil, false
+}
+
+// idpInitiated returns sp.Config.IdPInitiated for cfg: the IdP with an
+// entity ID may sign users in unsolicited when the idps entry that trusts
+// it says idp_initiated.
+func (m *idpSources) idpInitiated(cfg SAMLConfig) func(string) (time.Duration, bool) {
+	return func(entityID string) (time.Duration, bool) {
+		for i, s := range m.sources {
+			if m.only[i] != "" && m.only[i] != entityID {
+				continue
+			}
+			if _, ok := s.LookupIdP(entityID); ok {
+				c := cfg.IdPs[i]
+				return c.IdPInitiatedMaxAge, c.IdPInitiated
+			}
+		}
+		return 0, false
+	}
 }
 
 // Default returns the default IdP: that of the entry marked default, or

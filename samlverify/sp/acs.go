@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"time"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/samlverify"
@@ -22,37 +24,82 @@ func (h *Handler) handleACS(w http.ResponseWriter, r *http.Request) {
 	// nothing is verified and nothing consumed: the Response may still be
 	// good in the browser it belongs to. The verifier compares the
 	// verified InResponseTo with the binding before it records anything.
+	// An unsolicited Response (no InResponseTo) needs no binding, only an
+	// IdP allowed to send one (Config.IdPInitiated).
 	pending := h.pendingBindings(r)
-	if !slices.ContainsFunc(pending, func(p pendingBinding) bool { return p.ok }) {
-		h.fail(w, r, errNoBinding)
-		return
-	}
+	bound := slices.ContainsFunc(pending, func(p pendingBinding) bool { return p.ok })
 	var b binding
 	var bname string
+	askedBinding := false
 	id, err := h.cfg.Verifier.VerifyResponse(r.Context(), samlResponse, samlverify.ResponseOptions{
 		Pending: func(irt string) (samlverify.PendingRequest, bool) {
+			askedBinding = true
 			var ok bool
 			if b, bname, ok = pendingFor(pending, irt); !ok {
 				return samlverify.PendingRequest{}, false
 			}
 			return samlverify.PendingRequest{ID: b.RequestID, IdP: b.IdP, NotOnOrAfter: b.Issued.Add(h.cfg.RequestTTL)}, true
 		},
+		Unsolicited: h.idpInitiated,
 	})
 	if err != nil {
+		if !bound && askedBinding {
+			err = errNoBinding
+		}
 		h.fail(w, r, err)
 		return
 	}
+	unsolicited := id.InResponseTo == ""
 	token, s, err := h.newSession(r, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	h.setSession(w, token, s.ExpiresAt)
-	h.clearBinding(w, bname)
+	if !unsolicited {
+		h.clearBinding(w, bname)
+	} else {
+		b = binding{}
+	}
 	dest := h.destination(r, b, relayState)
+	if unsolicited && h.unsolicitedDestinationRefused(dest) {
+		dest = "/"
+	}
 	h.cfg.Logger.Info("saml: signed in", "idp", id.IdP, "session", authz.SessionHandle(token),
-		"groups", len(s.Groups), "expires_at", s.ExpiresAt)
+		"groups", len(s.Groups), "expires_at", s.ExpiresAt, "idp_initiated", unsolicited)
 	redirect(w, dest, http.StatusSeeOther)
+}
+
+// idpInitiated is samlverify's ResponseOptions.Unsolicited: whether the IdP
+// may sign users in unsolicited, with what maximum age.
+func (h *Handler) idpInitiated(entityID string) (time.Duration, bool) {
+	if h.cfg.IdPInitiated == nil {
+		return 0, false
+	}
+	age, ok := h.cfg.IdPInitiated(entityID)
+	if !ok {
+		return 0, false
+	}
+	if age <= 0 {
+		age = DefaultIdPInitiatedMaxAge
+	}
+	return age, true
+}
+
+// unsolicitedDestinationRefused reports whether dest, a RelayState that
+// passed the return_to check, is under /saml/ on this host. Nobody asked
+// for an IdP-initiated sign-in in this browser, so it may be login CSRF; it
+// must not lead on to the SP's own endpoints (such as the command-line
+// sign-in's consent page).
+func (h *Handler) unsolicitedDestinationRefused(dest string) bool {
+	u, err := url.Parse(dest)
+	if err != nil {
+		return true
+	}
+	if u.Host != "" && !h.returnTo.sameOrigin(u) {
+		return false
+	}
+	return underSAML(u.Path)
 }
 
 // readACSForm reads SAMLResponse and RelayState from a size-capped

@@ -29,6 +29,11 @@ const (
 	// DefaultMaxRotationsPerMinute is Config.MaxRotationsPerMinute when
 	// unset: a client refreshes about once per access token lifetime.
 	DefaultMaxRotationsPerMinute = 10
+	// DefaultIdPInitiatedMaxAge is the largest age of an IdP-initiated
+	// Response when Config.IdPInitiated allows one with a zero age: long
+	// enough for a slow IdP and browser, short enough that a leaked
+	// unsolicited Response is soon worthless.
+	DefaultIdPInitiatedMaxAge = 3 * time.Minute
 	// DefaultMaxFormBytes is Config.MaxFormBytes when unset: room for
 	// samlverify's default 256 KiB SAMLResponse after form encoding.
 	DefaultMaxFormBytes = 1 << 20
@@ -157,6 +162,17 @@ type Config struct {
 	MaxRotationsPerMinute int
 	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
+	// IdPInitiated says whether the IdP with entityID may sign users in
+	// unsolicited (IdP-initiated: a Response without InResponseTo, e.g.
+	// from an app dashboard), and the largest age of such a Response (0
+	// means DefaultIdPInitiatedMaxAge). Such a Response passes every check
+	// a solicited one does except the request binding; its RelayState is
+	// only followed when it passes the return_to check (a path, or a URL
+	// on ReturnToHosts), else the user lands on "/". Allowing it exposes
+	// users to login CSRF: anyone with a valid Response of their own can
+	// sign a victim's browser into the attacker's account. default: nil
+	// (no IdP may).
+	IdPInitiated func(entityID string) (maxAge time.Duration, ok bool)
 	// Now is the clock for session times and IssueInstants. Use the
 	// Verifier's clock. default: time.Now.
 	Now func() time.Time

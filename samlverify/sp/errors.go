@@ -107,6 +107,18 @@ var localOutcomes = []struct {
 	{errCLICSRF, outcome{http.StatusForbidden, "cli_csrf", pageCLIRefused}},
 }
 
+// localAdvice is the administrator's advice for the SP's own refusals that
+// an IdP or a setting can cause (see samlverify.Advice).
+var localAdvice = map[string]string{
+	"no_binding": "The browser brought no cookie of a sign-in started at tfgate: it was started in another " +
+		"browser, took longer than saml.request_ttl, cookies are blocked, or the IdP started the sign-in " +
+		"and posted a Response naming a request this browser never made. Sign in again from tfgate.",
+	"form_too_large": "The form posted is larger than saml.max_form_bytes (default 1 MiB). Fix at the IdP: " +
+		"release fewer attributes or groups to tfgate; or raise saml.max_form_bytes (and max_response_bytes).",
+	"idp_unusable": "The IdP's metadata lacks what this configuration needs (e.g. an HTTP-Redirect " +
+		"SingleSignOnService, or an encryption or signing certificate). Fix the IdP's metadata.",
+}
+
 // outcomeOf maps err to its outcome: the SP's one translation table from
 // errors to HTTP. Anything unknown is an internal error.
 func outcomeOf(err error) outcome {
@@ -145,9 +157,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if cause := errors.Unwrap(err); cause != nil && samlverify.ReasonOf(err) != "" {
 		attrs = append(attrs, "detail", cause.Error())
 	}
+	advice := samlverify.Advice(err)
+	if advice == "" {
+		advice = localAdvice[o.code]
+	}
+	if advice != "" {
+		attrs = append(attrs, "advice", advice)
+	}
 	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
 	p := o.page
-	p.Ref = ref
+	p.Ref, p.Advice = ref, advice
 	if p.Retry {
 		p.RetryURL = LoginPath
 	}

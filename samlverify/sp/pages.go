@@ -13,6 +13,10 @@ type page struct {
 	Title, Message string
 	// Ref is the support reference of an error page.
 	Ref string
+	// Advice, on an error page, tells the administrator the cause and the
+	// fix (samlverify.Advice: static text, the same in the log line of
+	// Ref).
+	Advice string
 	// Retry offers a "sign in again" link to RetryURL.
 	Retry    bool
 	RetryURL string
@@ -47,6 +51,7 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
 {{define "error"}}{{template "top" .}}<p>{{.Message}}</p>
 {{if .Retry}}<p><a href="{{.RetryURL}}">Sign in again</a></p>
 {{end}}{{if .Ref}}<p class="ref">Support reference: <code>{{.Ref}}</code></p>
+{{end}}{{if .Advice}}<p class="ref">For the administrator: {{.Advice}}</p>
 {{end}}{{template "bottom"}}{{end}}
 {{define "logout"}}{{template "top" .}}<p>{{.Message}}</p>
 <form method="post" action="` + LogoutPath + `"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form>
