@@ -91,7 +91,21 @@ func TestRespondDeny(t *testing.T) {
 			req: curl, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
 			wantHTTP: 401, wantCode: codes.Unauthenticated,
 			wantHeader: map[string]string{"www-authenticate": `Bearer realm="tfgate"`, "content-type": "application/json"},
-			wantBody:   `{"error":"authentication required"}`,
+			wantBody:   `{"error":"authentication required: send Authorization: Bearer TOKEN; sign in with ` + "`extauthz login --server URL`" + `, then TOKEN is ` + "`extauthz token`" + `"}`,
+		},
+		"revoked bearer 401 invalid_token": {
+			req: curl, d: authz.Decision{Denial: authz.DenyUnauthenticated, StaleCredential: authz.AuthBearer, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{
+				"www-authenticate": `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`,
+				"content-type":     "application/json",
+			},
+			wantBody: `{"error":"authentication required: the access token expired or was revoked; get a fresh one with ` + "`extauthz token`" + `, or sign in again with ` + "`extauthz login --server URL`" + `"}`,
+		},
+		"revoked bearer grpc invalid_token": {
+			req: grpcReq, d: authz.Decision{Denial: authz.DenyUnauthenticated, StaleCredential: authz.AuthBearer, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{"grpc-status": "16", "www-authenticate": `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`},
 		},
 		"forbidden browser 403 not redirect": {
 			req: browser, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no \"grant\""},
@@ -114,7 +128,7 @@ func TestRespondDeny(t *testing.T) {
 			req: grpcReq, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
 			wantHTTP: 401, wantCode: codes.Unauthenticated,
 			wantHeader: map[string]string{"grpc-status": "16"},
-			wantBody:   "authentication required",
+			wantBody:   "authentication required: send Authorization: Bearer TOKEN; sign in with `extauthz login --server URL`, then TOKEN is `extauthz token`",
 		},
 		"grpc forbidden": {
 			req: grpcReq, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no grant"},
