@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/internal/webpage"
 )
 
 // This file is the one translation table from tfgate's outcomes to what
@@ -31,6 +32,9 @@ type responder struct {
 	loginURL string
 	// realm is the WWW-Authenticate realm.
 	realm string
+	// homeURL, logoutURL and contact are for the deny page of a browser
+	// navigation.
+	homeURL, logoutURL, contact string
 }
 
 func (rs responder) respond(r *authz.Request, d *authz.Decision) *authv3.CheckResponse {
@@ -81,6 +85,13 @@ func (rs responder) denied(r *authz.Request, d *authz.Decision) *authv3.CheckRes
 	case d.Denial == authz.DenyUnauthenticated && r.IsBrowserNavigation():
 		httpStatus = http.StatusFound
 		headers = append(headers, overwrite("location", rs.loginURL+"?return_to="+url.QueryEscape(r.Path)))
+	case r.IsBrowserNavigation() && rs.homeURL != "":
+		// A person in a browser: a page that says who they are, what was
+		// refused, why, and what to do next. (API clients below keep TF
+		// Serving's JSON.)
+		dr.Body = rs.htmlDeny(r, d, httpStatus)
+		headers = append(headers, overwrite("content-type", "text/html; charset=utf-8"),
+			overwrite("content-security-policy", webpage.CSP), overwrite("x-frame-options", "DENY"))
 	case r.GRPC:
 		// Envoy turns the body into grpc-message and derives grpc-status
 		// from the HTTP code; say the code explicitly so a 400 is
