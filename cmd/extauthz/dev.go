@@ -20,9 +20,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 )
 
 // devListeners are the loopback sockets of `extauthz dev`, bound before
@@ -145,7 +146,7 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	if md, err := idp.Metadata(); err != nil || os.WriteFile(metadata, md, 0o600) != nil {
 		return fmt.Errorf("dev: writing the IdP's metadata: %v", err)
 	}
-	tfs, err := tfservingtest.New(tfservingtest.DefaultConfig())
+	tfs, err := tfservingstandin.New(tfservingstandin.DefaultConfig())
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -187,29 +188,32 @@ func devConfig(base, idpMetadata string) Config {
 	return cfg
 }
 
-// devProxies are the development stand-ins for Envoy, configured like
-// envoy/envoy.yaml: /saml/ and /token go to tfgate's HTTP listener with
-// ext_authz disabled, everything else to TF Serving after a Check; the gRPC
-// listener buffers whole bodies as raw bytes.
-func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.Proxy, *envoytest.Proxy, error) {
-	tfgateHTTP := &url.URL{Scheme: "http", Host: l.checkHTTP.Addr().String()}
-	rest, err := envoytest.New(envoytest.Config{
-		Routes: []envoytest.Route{
-			{Prefix: "/saml/", Upstream: tfgateHTTP, DisableAuthz: true},
-			{Prefix: "/token", Upstream: tfgateHTTP, DisableAuthz: true},
-			{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsREST.Addr().String()}, Timeout: 60 * time.Second},
-		},
-		Authz: client, Timeout: 500 * time.Millisecond, StatusOnError: http.StatusServiceUnavailable,
-	})
+// devProxies are the development stand-ins for Envoy, configured from
+// envoy/envoy.yaml's "rest" and "grpc" listeners (routes, path handling,
+// header stripping, ext_authz settings) with its clusters pointed at the
+// development listeners.
+func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoyemu.Proxy, *envoyemu.Proxy, error) {
+	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
 	if err != nil {
 		return nil, nil, err
 	}
-	grpcProxy, err := envoytest.New(envoytest.Config{
-		Routes: []envoytest.Route{{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsGRPC.Addr().String()}, HTTP2: true, Timeout: 60 * time.Second}},
-		Authz:  client, Timeout: 2 * time.Second, StatusOnError: http.StatusServiceUnavailable,
-		WithRequestBody: &envoytest.BufferSettings{MaxRequestBytes: 64 << 20, PackAsBytes: true},
-	})
-	return rest, grpcProxy, err
+	clusters := map[string]*url.URL{
+		"extauthz_http":  {Scheme: "http", Host: l.checkHTTP.Addr().String()},
+		"tfserving_rest": {Scheme: "http", Host: l.tfsREST.Addr().String()},
+		"tfserving_grpc": {Scheme: "http", Host: l.tfsGRPC.Addr().String()},
+	}
+	var proxies [2]*envoyemu.Proxy
+	for i, name := range []string{"rest", "grpc"} {
+		cfg, err := envoyemu.FromBootstrap(bs, name, clusters)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Authz = client
+		if proxies[i], err = envoyemu.New(cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	return proxies[0], proxies[1], nil
 }
 
 const devBanner = `
