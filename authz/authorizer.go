@@ -99,11 +99,13 @@ func (a *Authorizer) lookup(ctx context.Context, cred Credential, d *Decision) e
 	s, err := a.sessions.Lookup(ctx, cred.Token)
 	switch {
 	case errors.Is(err, ErrNoSession):
+		d.StaleCredential = cred.Kind
 		return nil
 	case err != nil:
 		return fmt.Errorf("looking up session: %w", err)
 	case !s.ExpiresAt.IsZero() && !a.now().Before(s.ExpiresAt):
 		// The store should not return expired sessions; do not rely on it.
+		d.StaleCredential = cred.Kind
 		return nil
 	}
 	d.SessionHandle = SessionHandle(cred.Token)

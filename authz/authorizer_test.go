@@ -94,6 +94,7 @@ func TestCheck(t *testing.T) {
 		wantSet    map[string]string
 		wantRemove []string
 		cookie     *string
+		stale      string
 	}{
 		"anonymous": {
 			req:    Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{}},
@@ -101,11 +102,15 @@ func TestCheck(t *testing.T) {
 		},
 		"unknown token is anonymous": {
 			req:    Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{"Authorization": {"Bearer nope"}}},
-			denial: DenyUnauthenticated,
+			denial: DenyUnauthenticated, stale: AuthBearer,
+		},
+		"unknown cookie is anonymous": {
+			req:    Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{"Cookie": {"__Host-tfgate=nope"}}},
+			denial: DenyUnauthenticated, stale: AuthCookie,
 		},
 		"expired session is anonymous": {
 			req:    Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{"Authorization": {"Bearer expired"}}},
-			denial: DenyUnauthenticated,
+			denial: DenyUnauthenticated, stale: AuthBearer,
 		},
 		"cookie allowed": {
 			req: Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{
@@ -170,6 +175,9 @@ func TestCheck(t *testing.T) {
 			}
 			if d.Allow != tc.allow || d.Denial != tc.denial {
 				t.Fatalf("allow=%v denial=%v reason=%q; want allow=%v denial=%v", d.Allow, d.Denial, d.Reason, tc.allow, tc.denial)
+			}
+			if d.StaleCredential != tc.stale {
+				t.Errorf("StaleCredential = %q, want %q", d.StaleCredential, tc.stale)
 			}
 			if d.ID == "" || len(d.ID) != 32 {
 				t.Errorf("decision id %q", d.ID)

@@ -64,6 +64,11 @@ type Decision struct {
 	Subject *Subject
 	// SessionHandle is a short hash of the credential, safe to log.
 	SessionHandle string
+	// StaleCredential is the kind (AuthBearer, AuthCookie) of a credential
+	// the caller presented that names no live session: expired, revoked
+	// or unknown. Empty when none was presented or it was accepted. The
+	// edge tells such a caller to sign in again (RFC 6750 invalid_token).
+	StaleCredential string
 	// Targets are what the request asked TF Serving for.
 	Targets []tfserving.Target
 	// Set are the headers to set (overwrite) upstream on allow, or extra

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/internal/webpage"
 )
 
 // This file is the one translation table from tfgate's outcomes to what
@@ -32,6 +33,9 @@ type responder struct {
 	loginURL string
 	// realm is the WWW-Authenticate realm.
 	realm string
+	// homeURL, logoutURL and contact are for the deny page of a browser
+	// navigation.
+	homeURL, logoutURL, contact string
 }
 
 func (rs responder) respond(r *authz.Request, d *authz.Decision) *authv3.CheckResponse {
@@ -86,21 +90,28 @@ func (rs responder) denied(r *authz.Request, d *authz.Decision) *authv3.CheckRes
 	case d.Denial == authz.DenyUnauthenticated && r.IsBrowserNavigation():
 		httpStatus = http.StatusFound
 		headers = append(headers, overwrite("location", rs.loginURL+"?return_to="+url.QueryEscape(r.Path)))
+	case r.IsBrowserNavigation() && rs.homeURL != "":
+		// A person in a browser: a page that says who they are, what was
+		// refused, why, and what to do next. (API clients below keep TF
+		// Serving's JSON.)
+		dr.Body = rs.htmlDeny(r, d, httpStatus)
+		headers = append(headers, overwrite("content-type", "text/html; charset=utf-8"),
+			overwrite("content-security-policy", webpage.CSP), overwrite("x-frame-options", "DENY"))
 	case r.GRPC:
 		// Envoy turns the body into grpc-message and derives grpc-status
 		// from the HTTP code; say the code explicitly so a 400 is
 		// INVALID_ARGUMENT rather than Envoy's INTERNAL.
-		dr.Body = d.Reason
+		dr.Body = d.Reason + signInHint(d)
 		headers = append(headers, overwrite("grpc-status", strconv.Itoa(int(grpcCode(httpStatus)))))
 	default:
 		body, _ := json.Marshal(struct {
 			Error string `json:"error"`
-		}{d.Reason})
+		}{d.Reason + signInHint(d)})
 		dr.Body = string(body)
 		headers = append(headers, overwrite("content-type", "application/json"))
 	}
 	if httpStatus == http.StatusUnauthorized {
-		headers = append(headers, overwrite("www-authenticate", `Bearer realm="`+rs.realm+`"`))
+		headers = append(headers, overwrite("www-authenticate", rs.challenge(d)))
 	}
 	dr.Status = &typev3.HttpStatus{Code: typev3.StatusCode(httpStatus)}
 	dr.Headers = lastWins(headers)
@@ -108,6 +119,33 @@ func (rs responder) denied(r *authz.Request, d *authz.Decision) *authv3.CheckRes
 		Status:       &rpcstatus.Status{Code: int32(code), Message: d.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: dr},
 	}
+}
+
+// challenge is the WWW-Authenticate of a 401 (RFC 6750 §3): a caller that
+// sent no credential gets the bare challenge (§3.1: no error code when
+// the request lacks authentication); one whose bearer token names no live
+// session gets error="invalid_token", so a program can tell "sign in
+// again" from "you never signed in".
+func (rs responder) challenge(d *authz.Decision) string {
+	c := `Bearer realm="` + rs.realm + `"`
+	if d.Denial == authz.DenyUnauthenticated && d.StaleCredential == authz.AuthBearer {
+		c += `, error="invalid_token", error_description="the access token expired or was revoked"`
+	}
+	return c
+}
+
+// signInHint is added to a 401's JSON error, for the person reading it.
+func signInHint(d *authz.Decision) string {
+	if d.Denial != authz.DenyUnauthenticated {
+		return ""
+	}
+	switch d.StaleCredential {
+	case authz.AuthBearer:
+		return ": the access token expired or was revoked; get a fresh one with `extauthz token`, or sign in again with `extauthz login --server URL`"
+	case authz.AuthCookie:
+		return ": the session expired or was revoked; sign in again in the browser"
+	}
+	return ": send Authorization: Bearer TOKEN; sign in with `extauthz login --server URL`, then TOKEN is `extauthz token`"
 }
 
 // lastWins drops every header but the last of each name. Envoy removes

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/tfserving"
 )
 
 func headerMap(t *testing.T, hs []*corev3.HeaderValueOption) map[string]string {
@@ -92,7 +93,21 @@ func TestRespondDeny(t *testing.T) {
 			req: curl, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
 			wantHTTP: 401, wantCode: codes.Unauthenticated,
 			wantHeader: map[string]string{"www-authenticate": `Bearer realm="tfgate"`, "content-type": "application/json"},
-			wantBody:   `{"error":"authentication required"}`,
+			wantBody:   `{"error":"authentication required: send Authorization: Bearer TOKEN; sign in with ` + "`extauthz login --server URL`" + `, then TOKEN is ` + "`extauthz token`" + `"}`,
+		},
+		"revoked bearer 401 invalid_token": {
+			req: curl, d: authz.Decision{Denial: authz.DenyUnauthenticated, StaleCredential: authz.AuthBearer, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{
+				"www-authenticate": `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`,
+				"content-type":     "application/json",
+			},
+			wantBody: `{"error":"authentication required: the access token expired or was revoked; get a fresh one with ` + "`extauthz token`" + `, or sign in again with ` + "`extauthz login --server URL`" + `"}`,
+		},
+		"revoked bearer grpc invalid_token": {
+			req: grpcReq, d: authz.Decision{Denial: authz.DenyUnauthenticated, StaleCredential: authz.AuthBearer, Reason: "authentication required"},
+			wantHTTP: 401, wantCode: codes.Unauthenticated,
+			wantHeader: map[string]string{"grpc-status": "16", "www-authenticate": `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`},
 		},
 		"forbidden browser 403 not redirect": {
 			req: browser, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no \"grant\""},
@@ -115,7 +130,7 @@ func TestRespondDeny(t *testing.T) {
 			req: grpcReq, d: authz.Decision{Denial: authz.DenyUnauthenticated, Reason: "authentication required"},
 			wantHTTP: 401, wantCode: codes.Unauthenticated,
 			wantHeader: map[string]string{"grpc-status": "16"},
-			wantBody:   "authentication required",
+			wantBody:   "authentication required: send Authorization: Bearer TOKEN; sign in with `extauthz login --server URL`, then TOKEN is `extauthz token`",
 		},
 		"grpc forbidden": {
 			req: grpcReq, d: authz.Decision{Denial: authz.DenyForbidden, Reason: "no grant"},
@@ -179,6 +194,37 @@ func TestNewRequest(t *testing.T) {
 		if r := NewRequest(req); r.Header == nil {
 			t.Error("nil header map")
 		}
+	}
+}
+
+// TestRespondDenyPage: a browser navigation that is refused gets a page
+// a person can act on: who they are, what was refused and why, the
+// decision id, sign-out and account links, the contact line; everything
+// from the request or the policy is escaped. API clients keep JSON.
+func TestRespondDenyPage(t *testing.T) {
+	rs := responder{loginURL: "/saml/login", realm: "tfgate", homeURL: "/saml/", logoutURL: "/saml/logout", contact: "Ask #ml-platform"}
+	browser := &authz.Request{Method: "GET", Path: "/v1/models/half_plus_two?x=<i>", Header: http.Header{"Sec-Fetch-Mode": {"navigate"}}}
+	d := &authz.Decision{ID: "did42", Denial: authz.DenyForbidden, Reason: "group membership does not grant <model_status>",
+		Subject: &authz.Subject{ID: "dave", Groups: nil}}
+	d.Targets = []tfserving.Target{{Model: "half_plus_two"}}
+	dr := rs.respond(browser, d).GetDeniedResponse()
+	h := headerMap(t, dr.GetHeaders())
+	if dr.GetStatus().GetCode() != 403 || h["content-type"] != "text/html; charset=utf-8" || !strings.Contains(h["content-security-policy"], "default-src 'none'") {
+		t.Fatalf("status %d, headers %v", dr.GetStatus().GetCode(), h)
+	}
+	body := dr.GetBody()
+	for _, want := range []string{"Access denied", "<b>dave</b>", "a member of no group", "<code>GET /v1/models/half_plus_two</code>",
+		"group membership does not grant &lt;model_status&gt;", "<code>did42</code>", `href="/saml/logout"`, `href="/saml/"`, "Ask #ml-platform"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("deny page has no %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<i>") || strings.Contains(body, "<model_status>") {
+		t.Errorf("deny page does not escape:\n%s", body)
+	}
+	api := &authz.Request{Method: "GET", Path: "/v1/models/half_plus_two", Header: http.Header{"Accept": {"*/*"}}}
+	if b := rs.respond(api, d).GetDeniedResponse().GetBody(); !strings.HasPrefix(b, `{"error":`) {
+		t.Errorf("API client got %q", b)
 	}
 }
 

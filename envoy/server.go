@@ -33,6 +33,13 @@ type Config struct {
 	// LoginURL is where anonymous browser navigations are redirected;
 	// default: "/saml/login".
 	LoginURL string
+	// HomeURL and LogoutURL are the account page and the sign-out page the
+	// deny page of a browser navigation links to; default: "/saml/" and
+	// "/saml/logout".
+	HomeURL, LogoutURL string
+	// Contact is the line saying whom to ask, at the foot of the deny
+	// page; default: none.
+	Contact string
 	// MaxRecvMsgSize bounds a CheckRequest; it must exceed Envoy's
 	// max_request_bytes for gRPC bodies. Default: 80 MiB.
 	MaxRecvMsgSize int
@@ -66,7 +73,14 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, resp: responder{loginURL: cfg.LoginURL, realm: "tfgate"}}, nil
+	if cfg.HomeURL == "" {
+		cfg.HomeURL = "/saml/"
+	}
+	if cfg.LogoutURL == "" {
+		cfg.LogoutURL = "/saml/logout"
+	}
+	return &Server{cfg: cfg, resp: responder{loginURL: cfg.LoginURL, realm: "tfgate",
+		homeURL: cfg.HomeURL, logoutURL: cfg.LogoutURL, contact: cfg.Contact}}, nil
 }
 
 // Check answers Envoy. A decision (allow or deny) is an OK RPC; a failure

@@ -17,6 +17,8 @@ import (
 type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
+	// data is the policy's data document, read-only.
+	data map[string]any
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 }
@@ -51,7 +53,7 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 	if err != nil {
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
-	p := &prepared{query: pq, revision: files.revision}
+	p := &prepared{query: pq, revision: files.revision, data: data}
 	if cacheEntries > 0 && deterministic(compiler) {
 		p.cache = newDecisionCache(cacheEntries)
 	}

@@ -297,3 +297,59 @@ func consentForm(page string) (string, url.Values, bool) {
 	}
 	return action, form, true
 }
+
+// TestTokenTellsTheTruth: once the server has revoked the stored access
+// token (here through RFC 7009, as a sign-out elsewhere would), the API
+// answers 401 with RFC 6750's invalid_token and a hint for a person, and
+// `extauthz token` no longer prints that token: it renews it or, when the
+// whole sign-in is gone, says to sign in again and exits 1.
+func TestTokenTellsTheTruth(t *testing.T) {
+	stack := startDevStack(t)
+	dir := devLogin(t, stack.rest, "alice")
+	first := runCLI(t, 0, "token")
+
+	revoke := func(tok, hint string) {
+		t.Helper()
+		resp, err := http.PostForm(stack.rest+"/token/revoke", url.Values{"token": {tok}, "token_type_hint": {hint}})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("revoking: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	revoke(first, "access_token")
+
+	req, _ := http.NewRequest("GET", stack.rest+"/v1/models/half_plus_two", nil)
+	req.Header.Set("Authorization", "Bearer "+first)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("Www-Authenticate"), `error="invalid_token"`) ||
+		!strings.Contains(string(body), "extauthz login") {
+		t.Fatalf("API with a revoked token: %d %q %s", resp.StatusCode, resp.Header.Get("Www-Authenticate"), body)
+	}
+
+	// Half a minute on, `extauthz token` checks with the server.
+	store := cliclient.NewStore(dir)
+	env := cliclient.DefaultEnv()
+	env.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	var out, errOut strings.Builder
+	err = cliclient.Token(t.Context(), cliclient.TokenOptions{}, &out, &errOut, env)
+	second := strings.TrimSpace(out.String())
+	if err != nil || second == first || second == "" {
+		t.Fatalf("token after its revocation: printed %q (first %q), error %v", second, first, err)
+	}
+	if _, err := predictGRPC(t, stack.grpc, second); err != nil {
+		t.Fatalf("Predict with the renewed token: %v", err)
+	}
+	// Now the whole sign-in: revoking the refresh token ends its family.
+	revoke(entryOf(t, store, stack.rest).RefreshToken, "refresh_token")
+	env.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	out.Reset()
+	err = cliclient.Token(t.Context(), cliclient.TokenOptions{}, &out, &errOut, env)
+	if err == nil || out.Len() != 0 || !strings.Contains(err.Error(), "run `extauthz login --server") {
+		t.Fatalf("after revoking the sign-in: printed %q, error %v", out.String(), err)
+	}
+}

@@ -149,7 +149,7 @@ func TestComposeAgreesWithEnvoyAndDockerfile(t *testing.T) {
 		// The IdP's metadata is written into the shared volume at start; it
 		// cannot exist here, and must be where the idp service writes it.
 		cerr, _ := err.(*ConfigError)
-		if cerr == nil || len(cerr.Problems) != 1 || !strings.Contains(cerr.Problems[0], strconv.Quote(idpOut)) {
+		if cerr == nil || len(cerr.Problems) != 1 || !strings.Contains(cerr.Problems[0].String(), strconv.Quote(idpOut)) {
 			t.Fatalf("deploy/compose/extauthz.yaml: %v", err)
 		}
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,16 @@ type Config struct {
 	Sessions    SessionsConfig    `yaml:"sessions"`
 	Policy      PolicyConfig      `yaml:"policy"`
 	SAML        SAMLConfig        `yaml:"saml"`
+	Pages       PagesConfig       `yaml:"pages"`
+}
+
+// PagesConfig configures the pages a person sees: the account page, the
+// deny page of a refused browser navigation, the sign-in and sign-out pages.
+type PagesConfig struct {
+	// Contact is a line at the foot of every page saying whom to ask, e.g.
+	// "Access questions: #ml-platform on Slack, ml-platform@example.com".
+	// Default: "".
+	Contact string `yaml:"contact"`
 }
 
 // ListenConfig says where extauthz listens.
@@ -208,14 +220,60 @@ func DefaultConfig() Config {
 	}
 }
 
-// ConfigError lists everything wrong with a config file, each with its line.
+// ConfigError lists everything wrong with a config file, sorted by line,
+// each with its line and the field it is about.
 type ConfigError struct {
 	File     string
-	Problems []string
+	Problems []Problem
+}
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	Line int    // 0 when no line can be named
+	Path string // the field, e.g. "saml.idps[1].name"; "" for the file itself
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(strings.ReplaceAll(p.Msg, "\n", "\n      ")) // a policy compiler's message has several lines
+	return b.String()
 }
 
 func (e *ConfigError) Error() string {
-	return e.File + ":\n  " + strings.Join(e.Problems, "\n  ")
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return e.File + ":\n  " + strings.Join(lines, "\n  ")
+}
+
+// add records a problem at a field; the line is the field's, or that of
+// the nearest enclosing field the file has (a required field left out is
+// reported where its block is).
+func (e *ConfigError) add(doc *yaml.Node, path, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Line: lineOf(doc, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// sort orders the problems by line; those without one go last.
+func (e *ConfigError) sort() {
+	slices.SortStableFunc(e.Problems, func(a, b Problem) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
 }
 
 // LoadConfig reads, expands and validates a config file. The error, when
@@ -229,12 +287,23 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig is LoadConfig on bytes, with the environment as a function.
+//
+// It finds every problem in one pass: unknown fields, values of the wrong
+// type (each field is decoded on its own, so one bad value does not hide
+// the rest) and invalid values, then sorts them by line. A field that
+// could not be decoded keeps its default while the rest is validated.
 func ParseConfig(name string, data []byte, env func(string) (string, bool)) (Config, error) {
 	cfg := DefaultConfig()
 	cerr := &ConfigError{File: name}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		cerr.Problems = append(cerr.Problems, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = strings.TrimPrefix(msg, m[0])
+		}
+		cerr.Problems = append(cerr.Problems, Problem{Line: line, Msg: "not valid YAML: " + msg})
 		return cfg, cerr
 	}
 	if len(root.Content) == 0 {
@@ -242,24 +311,17 @@ func ParseConfig(name string, data []byte, env func(string) (string, bool)) (Con
 	}
 	doc := root.Content[0]
 	expandEnv(doc, env, cerr)
-	checkFields(doc, reflect.TypeFor[Config](), "", cerr)
-	// Decode and validate even after unknown fields, so one run of
-	// "config check" lists every problem.
-	if err := doc.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			cerr.Problems = append(cerr.Problems, te.Errors...)
-		} else {
-			cerr.Problems = append(cerr.Problems, err.Error())
-		}
-	} else {
-		cfg.validate(doc, cerr)
-	}
+	decodeNode(doc, reflect.ValueOf(&cfg).Elem(), "", cerr)
+	cfg.validate(doc, cerr)
 	if len(cerr.Problems) > 0 {
+		cerr.sort()
 		return cfg, cerr
 	}
 	return cfg, nil
 }
+
+// yamlLine is how yaml.v3 starts a syntax error's message.
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
 
 // expandEnv replaces ${NAME} in every scalar value; $$ is a literal $.
 func expandEnv(n *yaml.Node, env func(string) (string, bool), cerr *ConfigError) {
@@ -270,7 +332,7 @@ func expandEnv(n *yaml.Node, env func(string) (string, bool), cerr *ConfigError)
 			}
 			v, ok := env(name)
 			if !ok {
-				cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: environment variable %s is not set", n.Line, name))
+				cerr.Problems = append(cerr.Problems, Problem{Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set", name)})
 			}
 			return v
 		})
@@ -284,39 +346,130 @@ func expandEnv(n *yaml.Node, env func(string) (string, bool), cerr *ConfigError)
 	}
 }
 
-// checkFields rejects mapping keys that name no field, with the line and
-// the fields that do exist.
-func checkFields(n *yaml.Node, t reflect.Type, path string, cerr *ConfigError) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+var (
+	durationType    = reflect.TypeFor[time.Duration]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+)
+
+// decodeNode decodes n into v field by field, the way yaml.v3 would decode
+// the whole document, but reporting each unknown field and each value of
+// the wrong type with its line and path instead of stopping at the first.
+// Struct fields are matched by their yaml tag; new fields need nothing
+// here.
+func decodeNode(n *yaml.Node, v reflect.Value, path string, cerr *ConfigError) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
-	if t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode {
-		for i, item := range n.Content {
-			checkFields(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), cerr)
+	t := v.Type()
+	leaf := t.Kind() != reflect.Struct && !(t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct)
+	if leaf || reflect.PointerTo(t).Implements(unmarshalerType) || n.Tag == "!!null" {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			cerr.Problems = append(cerr.Problems, Problem{Line: n.Line, Path: path, Msg: typeMessage(n, t)})
 		}
 		return
 	}
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+	if t.Kind() == reflect.Slice {
+		if n.Kind != yaml.SequenceNode {
+			cerr.Problems = append(cerr.Problems, Problem{Line: n.Line, Path: path, Msg: "must be a list"})
+			return
+		}
+		out := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			decodeNode(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i), cerr)
+		}
+		v.Set(out)
 		return
 	}
-	known := map[string]reflect.Type{}
-	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		known[name] = f.Type
-		names = append(names, name)
+	if n.Kind != yaml.MappingNode {
+		cerr.Problems = append(cerr.Problems, Problem{Line: n.Line, Path: path, Msg: "must be a mapping of fields (" + strings.Join(yamlFields(t), ", ") + ")"})
+		return
 	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		ft, ok := known[k.Value]
-		if !ok {
-			cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: unknown field %q in %s (known: %s)",
-				k.Line, k.Value, orRoot(path), strings.Join(names, ", ")))
+		k, val := n.Content[i], n.Content[i+1]
+		idx := fieldIndex(t, k.Value)
+		if idx < 0 {
+			cerr.Problems = append(cerr.Problems, Problem{Line: k.Line,
+				Msg: fmt.Sprintf("unknown field %q in %s (known: %s)", k.Value, orRoot(path), strings.Join(yamlFields(t), ", "))})
 			continue
 		}
-		checkFields(v, ft, join(path, k.Value), cerr)
+		if seen[k.Value] {
+			cerr.Problems = append(cerr.Problems, Problem{Line: k.Line, Path: join(path, k.Value), Msg: "is set twice"})
+		}
+		seen[k.Value] = true
+		decodeNode(val, v.Field(idx), join(path, k.Value), cerr)
 	}
+}
+
+// typeMessage says what a value of type t looks like, for a value that is
+// not one.
+func typeMessage(n *yaml.Node, t reflect.Type) string {
+	got := strconv.Quote(n.Value)
+	if n.Kind == yaml.MappingNode {
+		got = "a mapping"
+	} else if n.Kind == yaml.SequenceNode {
+		got = "a list"
+	}
+	switch {
+	case t == durationType:
+		return got + " is not a duration (write a number with a unit: 500ms, 30s, 5m, 12h)"
+	case t.Kind() == reflect.Bool:
+		return got + " is not true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return got + " is not a whole number"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return got + " is not a number"
+	case t.Kind() == reflect.String:
+		return got + " is not a string (quote it)"
+	case t.Kind() == reflect.Slice:
+		return got + " is not a list of " + kindName(t.Elem()) + " (e.g. [a, b])"
+	case t.Kind() == reflect.Map:
+		return got + " is not a mapping"
+	}
+	return got + " is not a " + kindName(t)
+}
+
+func kindName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "durations"
+	case t.Kind() == reflect.String:
+		return "strings"
+	case t.Kind() == reflect.Bool:
+		return "booleans"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "whole numbers"
+	}
+	return t.String()
+}
+
+// fieldIndex is the index of t's field with yaml name name, or -1.
+func fieldIndex(t reflect.Type, name string) int {
+	for i := range t.NumField() {
+		if yamlName(t.Field(i)) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// yamlFields lists t's yaml field names in order.
+func yamlFields(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		if n := yamlName(t.Field(i)); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" || !f.IsExported() {
+		return ""
+	}
+	return name
 }
 
 func orRoot(path string) string {
@@ -333,32 +486,36 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// lineOf finds the line of the value at a dotted path, or 0. A key may
-// carry a list index, as in "saml.idps[1].name".
+// lineOf finds the line of the value at a dotted path; when the file does
+// not have that field, the line of the nearest enclosing one it has; 0
+// when it has none. A key may carry a list index, as in
+// "saml.idps[1].name".
 func lineOf(n *yaml.Node, path string) int {
+	line := 0
 	for key := range strings.SplitSeq(path, ".") {
 		key, index := splitIndex(key)
 		if n.Kind != yaml.MappingNode {
-			return 0
+			return line
 		}
 		var next *yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == key {
-				next = n.Content[i+1]
+				next, line = n.Content[i+1], n.Content[i].Line // the key's line, for a block too
 			}
-		}
-		if next != nil && index >= 0 {
-			if next.Kind != yaml.SequenceNode || index >= len(next.Content) {
-				return 0
-			}
-			next = next.Content[index]
 		}
 		if next == nil {
-			return 0
+			return line
+		}
+		if index >= 0 {
+			if next.Kind != yaml.SequenceNode || index >= len(next.Content) {
+				return line
+			}
+			next = next.Content[index]
+			line = next.Line
 		}
 		n = next
 	}
-	return n.Line
+	return line
 }
 
 // splitIndex splits "name[3]" into "name" and 3; a key without an index
@@ -376,13 +533,7 @@ func splitIndex(key string) (string, int) {
 }
 
 func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
-	bad := func(path, format string, args ...any) {
-		msg := fmt.Sprintf("%s: "+format, append([]any{path}, args...)...)
-		if line := lineOf(doc, path); line > 0 {
-			msg = fmt.Sprintf("line %d: %s", line, msg)
-		}
-		cerr.Problems = append(cerr.Problems, msg)
-	}
+	bad := func(path, format string, args ...any) { cerr.add(doc, path, format, args...) }
 	for _, l := range []struct{ path, addr string }{{"listen.grpc", c.Listen.GRPC}, {"listen.http", c.Listen.HTTP}} {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil {
 			bad(l.path, "%q is not host:port (e.g. \":9191\" or \"127.0.0.1:9191\")", l.addr)
@@ -396,8 +547,16 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	}
 	oneOf(bad, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(bad, "log.format", c.Log.Format, "json", "text")
-	if c.DecisionLog.Path == "" {
+	switch p := c.DecisionLog.Path; p {
+	case "":
 		bad("decision_log.path", `must be "-" (stdout), "off", or a file path`)
+	case "-", "off":
+	default:
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			bad("decision_log.path", "%q is a directory; name a file in it", p)
+		} else if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			bad("decision_log.path", "the directory %q does not exist", filepath.Dir(p))
+		}
 	}
 	oneOf(bad, "sessions.store", c.Sessions.Store, "memory", "redis")
 	if c.Sessions.CookieName == "" || strings.ContainsAny(c.Sessions.CookieName, " ;=,\t\"") {

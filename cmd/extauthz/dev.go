@@ -184,6 +184,7 @@ func devConfig(base, idpMetadata string) Config {
 	cfg.SAML.BaseURL = base
 	cfg.SAML.IdPs = []IdPConfig{{Name: "dev", MetadataFile: idpMetadata, Default: true}}
 	cfg.Listen.ShutdownTimeout = 2 * time.Second
+	cfg.Pages.Contact = "Development stack: demo users alice (group ml-engineers), bob, carol and dave (no groups). Nothing here is for production."
 	return cfg
 }
 

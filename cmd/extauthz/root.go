@@ -54,7 +54,6 @@ line is wrong; run the command with --help).`,
 		return &usageError{cmd: c.CommandPath(), msg: err.Error()}
 	})
 	root.SetVersionTemplate("extauthz {{.Version}}\n")
-	cobra.AddTemplateFunc("flagUsages", flagUsages)
 	root.SetUsageTemplate(strings.NewReplacer(
 		".LocalFlags.FlagUsages | trimTrailingWhitespaces", "flagUsages .LocalFlags",
 		".InheritedFlags.FlagUsages | trimTrailingWhitespaces", "flagUsages .InheritedFlags",
@@ -89,6 +88,10 @@ line is wrong; run the command with --help).`,
 	}
 	return root
 }
+
+// cobra's template functions are global: add ours once, not per tree
+// (trees are built concurrently in tests while others render help).
+func init() { cobra.AddTemplateFunc("flagUsages", flagUsages) }
 
 // groupCmd is a command that only holds subcommands: run alone or with an
 // unknown subcommand it is a usage error, not a silent help page.

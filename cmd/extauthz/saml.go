@@ -304,7 +304,9 @@ func (c *SAMLConfig) validateIdPs(bad badFunc) {
 	names, defaults := map[string]bool{}, 0
 	for i, idp := range c.IdPs {
 		p := fmt.Sprintf("saml.idps[%d]", i)
-		if !idpName.MatchString(idp.Name) {
+		if idp.Name == "" {
+			bad(p+".name", "is missing: give the IdP a short name of a-z, 0-9, - and _ (it appears in /saml/login?idp=NAME)")
+		} else if !idpName.MatchString(idp.Name) {
 			bad(p+".name", "%q must be a short name of a-z, 0-9, - and _ (it appears in /saml/login?idp=NAME)", idp.Name)
 		} else if names[idp.Name] {
 			bad(p+".name", "%q is used twice", idp.Name)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tfgate/tfgate/authz/session"
+	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify"
 	"github.com/tfgate/tfgate/samlverify/sp"
 )
@@ -49,7 +50,7 @@ const noTokens = "no identity provider is configured (saml.idps), so this server
 // says that single sign-on is not configured. Loading IdP metadata is the
 // only step that can fail at run time (a file or URL); the error names the
 // IdP.
-func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, log *slog.Logger) (*samlSP, error) {
+func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, pages spPages, log *slog.Logger) (*samlSP, error) {
 	if !cfg.Enabled() {
 		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 and /token issues nothing until one is")
 		return &samlSP{handler: sp.Unconfigured(), token: sp.UnconfiguredToken(noTokens)}, nil
@@ -93,6 +94,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
 		MaxFormBytes: cfg.MaxFormBytes, IdPInitiated: idps.idpInitiated(cfg),
+		Contact: pages.contact, Grants: pages.grants,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)
@@ -102,10 +104,30 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	return &samlSP{handler: h, token: h.TokenHandler(), sources: idps.sources}, nil
 }
 
+// spPages is what the SP's pages show besides the session: the contact
+// line of the config and the policy's grants.
+type spPages struct {
+	contact string
+	grants  func(groups []string) []sp.Grant
+}
+
+// policyGrants adapts the policy's data to the account page.
+func policyGrants(policy *rego.Evaluator) func([]string) []sp.Grant {
+	return func(groups []string) []sp.Grant {
+		var out []sp.Grant
+		for _, g := range policy.Grants(groups) {
+			out = append(out, sp.Grant(g))
+		}
+		return out
+	}
+}
+
 // Mount is the SP's part of the HTTP listener: /saml/, and the token and
-// revocation endpoints (exact paths, as Envoy routes them).
+// revocation endpoints (exact paths, as Envoy routes them); the listener's
+// root sends a person to the account page.
 func (s *samlSP) Mount() map[string]http.Handler {
-	return map[string]http.Handler{"/saml/": s.handler, sp.TokenPath: s.token, sp.RevokePath: s.token}
+	return map[string]http.Handler{"/saml/": s.handler, sp.TokenPath: s.token, sp.RevokePath: s.token,
+		"GET /{$}": http.RedirectHandler(sp.HomePath, http.StatusFound)}
 }
 
 // Run refreshes every IdP's metadata until ctx is done.

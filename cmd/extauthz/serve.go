@@ -65,7 +65,8 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return err
 	}
 	defer decisions.Close()
-	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend, log)
+	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend,
+		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy)}, log)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		authorizer = must(authz.New(authz.Config{Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName}))
 		checkSrv   = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
-			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes,
+			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes, Contact: cfg.Pages.Contact,
 		}))
 		healthSrv = health.NewServer()
 		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv)

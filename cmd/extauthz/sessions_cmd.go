@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/tfgate/tfgate/authz/session"
@@ -109,6 +112,9 @@ func openSessions(path string) (*session.Redis, func(), error) {
 	if cfg.Sessions.Store != "redis" {
 		return nil, nil, fmt.Errorf("%s: sessions.store is %q: sessions live in each server's memory, out of reach", path, cfg.Sessions.Store)
 	}
+	// go-redis logs every failed dial to stderr; the command reports the
+	// failure itself, once.
+	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
 	store, client, err := newRedisStore(cfg.Sessions)
 	if err != nil {
 		return nil, nil, err
@@ -141,10 +147,15 @@ func listSessions(ctx context.Context, store *session.Redis, user string, asJSON
 	for _, in := range infos {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Handle, in.ExpiresAt.UTC().Format(time.RFC3339), in.KeyExpiresAt.UTC().Format(time.RFC3339))
 	}
+	if len(infos) == 0 {
+		return fmt.Errorf("no live sessions of %q. --user is the SAML NameID exactly as the IdP sends it: "+
+			"the \"subject\" of /saml/whoami and x-tfgate-user in the decision log (often not the email; "+
+			"the development IdP's are alice, bob, carol and dave)", user)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d session(s) of %s\n", len(infos), user)
+	fmt.Fprintf(stdout, "%d session(s) of %s (browser sessions and the tokens signed in from them)\n", len(infos), user)
 	return nil
 }
 
@@ -177,11 +188,22 @@ func revokeSessions(ctx context.Context, store *session.Redis, user, group, hand
 			n = 1
 		}
 	}
-	if n > 0 || err == nil {
+	if n > 0 {
 		fmt.Fprintf(stdout, "revoked %d session(s)\n", n)
 	}
 	if errors.Is(err, session.ErrNotReplicated) {
 		return fmt.Errorf("%w; run the command again once every replica is back", err)
+	}
+	if err == nil && n == 0 {
+		what := map[bool]string{true: "user " + strconv.Quote(user), false: ""}[user != ""]
+		switch {
+		case group != "":
+			what = "a member of group " + strconv.Quote(group)
+		case handle != "":
+			what = "handle " + handle
+		}
+		return fmt.Errorf("nothing to revoke: no live session of %s (already ended, revoked, or a name the IdP spells differently; "+
+			"see extauthz sessions list)", what)
 	}
 	return err
 }
@@ -192,13 +214,20 @@ func sessionStats(ctx context.Context, store *session.Redis, asJSON bool, stdout
 		return err
 	}
 	rows := []struct {
-		name string
-		n    int
+		name, label string
+		n           int
 	}{
-		{"sessions", st.Sessions}, {"session_handles", st.Handles}, {"subject_indexes", st.Subjects},
-		{"group_indexes", st.Groups}, {"family_indexes", st.Families}, {"revoked_families", st.Revoked},
-		{"pending_logins", st.Requests}, {"replay_cache", st.Replays},
-		{"other_keys", st.Other}, {"cache_subscribers", st.Subscribers}, {"redis_masters", st.Masters},
+		{"sessions", "sessions and tokens (browser sign-ins, and tokens of extauthz login)", st.Sessions},
+		{"session_handles", "handles (one per session, for revoke --session)", st.Handles},
+		{"subject_indexes", "users with sessions", st.Subjects},
+		{"group_indexes", "groups with signed-in members", st.Groups},
+		{"family_indexes", "sign-ins with tokens (families)", st.Families},
+		{"revoked_families", "recently revoked families (kept 10 minutes)", st.Revoked},
+		{"pending_logins", "sign-ins in progress (AuthnRequests awaiting the IdP)", st.Requests},
+		{"replay_cache", "replay cache (used assertions and refresh tokens)", st.Replays},
+		{"other_keys", "other keys under the prefix", st.Other},
+		{"cache_subscribers", "servers listening for revocations", st.Subscribers},
+		{"redis_masters", "Redis masters scanned", st.Masters},
 	}
 	if asJSON {
 		m := make(map[string]int, len(rows))
@@ -208,7 +237,7 @@ func sessionStats(ctx context.Context, store *session.Redis, asJSON bool, stdout
 		return json.NewEncoder(stdout).Encode(m)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-18s %d\n", r.name, r.n)
+		fmt.Fprintf(stdout, "%8d  %s\n", r.n, r.label)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/oauth2"
 	"time"
 
 	"github.com/tfgate/tfgate/internal/devidp"
@@ -36,6 +38,7 @@ type fakeAuthServer struct {
 	access      map[string]string // live access tokens -> scope
 	revoked     []string
 	requests    []url.Values // token endpoint forms
+	whoamis     int          // GET /saml/whoami requests
 }
 
 func newFakeAuthServer(t *testing.T) *fakeAuthServer {
@@ -113,7 +116,7 @@ func (f *fakeAuthServer) token(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		challenge, ok := f.codes[r.PostForm.Get("code")]
 		delete(f.codes, r.PostForm.Get("code"))
-		if !ok || pkceChallenge(r.PostForm.Get("code_verifier")) != challenge {
+		if !ok || oauth2.S256ChallengeFromVerifier(r.PostForm.Get("code_verifier")) != challenge {
 			oauthFail(w, "invalid_grant", "bad code or verifier")
 			return
 		}
@@ -157,6 +160,7 @@ func (f *fakeAuthServer) revoke(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAuthServer) whoami(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.whoamis++
 	if _, ok := f.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]; !ok {
 		http.Error(w, "{}", http.StatusUnauthorized)
 		return

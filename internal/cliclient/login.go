@@ -46,6 +46,12 @@ func (e Env) store() (*Store, error) {
 // so a caller never gets one that dies in flight.
 const refreshMargin = time.Minute
 
+// verifyAfter: a stored token last known alive longer ago than this is
+// checked with the server before it is printed, so a token revoked by a
+// sign-out in the browser or `extauthz sessions revoke` is replaced (or
+// reported) instead of printed. One request every half minute at most.
+const verifyAfter = 30 * time.Second
+
 // LoginOptions are the flags of `extauthz login`.
 type LoginOptions struct {
 	Server    string        // tfgate's URL (required)
@@ -112,7 +118,7 @@ func (l *login) run(ctx context.Context, noBrowser bool, timeout time.Duration) 
 	rcv := newReceiver(ctx, ln, state, l.server, func(ctx context.Context, code string) error {
 		return l.finish(ctx, oc, code, redirectURI, verifier)
 	})
-	l.prompt(authorizeURL(l.server, redirectURI, state, pkceChallenge(verifier), l.scope), noBrowser, timeout)
+	l.prompt(oc.authorizeURL(redirectURI, state, verifier, l.scope), noBrowser, timeout)
 	if err := rcv.wait(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no sign-in within %v: run `extauthz login --server %s` again", timeout, l.server)
@@ -149,7 +155,7 @@ func (l *login) finish(ctx context.Context, oc *oauthClient, code, redirectURI, 
 		old = f.Servers[l.server]
 		f.Servers[l.server] = &Entry{
 			AccessToken: tr.AccessToken, TokenType: "Bearer", ExpiresAt: expiry(l.env.Now(), tr.ExpiresIn),
-			RefreshToken: tr.RefreshToken, Scope: tr.Scope,
+			RefreshToken: tr.RefreshToken, Scope: tr.Scope, CheckedAt: l.env.Now(),
 		}
 		return nil
 	})
@@ -172,7 +178,7 @@ func (l *login) report(ctx context.Context, oc *oauthClient) {
 	}
 	e := f.Servers[l.server]
 	who := ""
-	if id, ok := oc.whoami(ctx, e.AccessToken); ok {
+	if id, err := oc.whoami(ctx, e.AccessToken); err == nil {
 		who = " as " + id.Subject
 		if len(id.Groups) > 0 {
 			who += " (groups: " + strings.Join(id.Groups, ", ") + ")"

@@ -2,7 +2,6 @@ package cliclient
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // The server's endpoints for the CLI (RFC 6749 with PKCE, RFC 8252 loopback
@@ -102,13 +103,6 @@ func loopbackRedirectURI(addr net.Addr) (string, error) {
 	return (&url.URL{Scheme: "http", Host: tcp.String(), Path: "/callback"}).String(), nil
 }
 
-// pkceChallenge is the S256 code_challenge of a code_verifier (RFC 7636
-// §4.2): BASE64URL(SHA256(verifier)), unpadded.
-func pkceChallenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // randomURLString reads n bytes from r as unpadded base64url; 32 bytes make
 // a 43-character PKCE verifier (RFC 7636 §4.1).
 func randomURLString(r io.Reader, n int) (string, error) {
@@ -127,16 +121,28 @@ func normaliseScope(s string) string {
 	return strings.Join(slices.Compact(f), " ")
 }
 
+// clientID names the CLI to the server, which accepts and ignores it (the
+// client is public and identified by its loopback redirect and PKCE).
+const clientID = "extauthz"
+
+// config is the OAuth 2.0 client of golang.org/x/oauth2 for the server:
+// it builds the authorization URL (with the PKCE S256 challenge) and does
+// the code exchange.
+func (c *oauthClient) config(redirectURI, scope string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: clientID,
+		Endpoint: oauth2.Endpoint{
+			AuthURL: c.server + authorizePath, TokenURL: c.server + tokenPath,
+			AuthStyle: oauth2.AuthStyleInParams, // a public client: no secret, client_id in the form
+		},
+		RedirectURL: redirectURI,
+		Scopes:      strings.Fields(scope),
+	}
+}
+
 // authorizeURL is where the browser starts the sign-in.
-func authorizeURL(server, redirectURI, state, challenge, scope string) string {
-	q := url.Values{
-		"redirect_uri": {redirectURI}, "state": {state},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
-	}
-	if scope != "" {
-		q.Set("scope", scope)
-	}
-	return server + authorizePath + "?" + q.Encode()
+func (c *oauthClient) authorizeURL(redirectURI, state, verifier, scope string) string {
+	return c.config(redirectURI, scope).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
 }
 
 // tokenResponse is a successful RFC 6749 §5.1 answer.
@@ -164,16 +170,34 @@ func newHTTPClient() *http.Client {
 	}
 }
 
-// exchange trades an authorization code for tokens (RFC 6749 §4.1.3).
+// exchange trades an authorization code for tokens (RFC 6749 §4.1.3)
+// with the PKCE verifier (RFC 7636 §4.5), through golang.org/x/oauth2.
 func (c *oauthClient) exchange(ctx context.Context, code, redirectURI, verifier string) (tokenResponse, error) {
-	return c.token(ctx, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {redirectURI}, "code_verifier": {verifier},
-	})
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)
+	tok, err := c.config(redirectURI, "").Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		switch {
+		case errors.As(err, &re) && re.ErrorCode != "":
+			return tokenResponse{}, &oauthError{Code: re.ErrorCode, Description: re.ErrorDescription}
+		case errors.As(err, &re) && re.Response != nil:
+			return tokenResponse{}, fmt.Errorf("%s answered HTTP %d", re.Response.Request.URL.Redacted(), re.Response.StatusCode)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return tokenResponse{}, fmt.Errorf("could not reach %s: %w", c.server, ue.Err)
+		}
+		return tokenResponse{}, fmt.Errorf("%w (%v)", errBadTokenJSON, err)
+	}
+	tr := tokenResponse{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn, RefreshToken: tok.RefreshToken}
+	tr.Scope, _ = tok.Extra("scope").(string)
+	return tr, tr.check()
 }
 
 // refresh trades a refresh token for new tokens (RFC 6749 §6), for scope
-// when it is not empty. The server rotates the refresh token.
+// when it is not empty. The server rotates the refresh token. (Not through
+// golang.org/x/oauth2: its TokenSource cannot ask for a narrower scope,
+// and tfgate's store does its own locking around the rotation.)
 func (c *oauthClient) refresh(ctx context.Context, refreshToken, scope string) (tokenResponse, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	if scope != "" {
@@ -196,13 +220,22 @@ func (c *oauthClient) token(ctx context.Context, form url.Values) (tokenResponse
 	if resp.StatusCode != http.StatusOK {
 		return tr, responseError(resp, body)
 	}
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || tr.ExpiresIn <= 0 {
+	if err := json.Unmarshal(body, &tr); err != nil {
 		return tr, fmt.Errorf("%w (HTTP %d)", errBadTokenJSON, resp.StatusCode)
 	}
-	if !strings.EqualFold(tr.TokenType, "bearer") {
-		return tr, fmt.Errorf("%w: token_type %q, want Bearer", errBadTokenJSON, tr.TokenType)
+	return tr, tr.check()
+}
+
+// check refuses a token response tfgate would never send: no token, no
+// lifetime, or not a bearer token.
+func (tr tokenResponse) check() error {
+	if tr.AccessToken == "" || tr.ExpiresIn <= 0 {
+		return errBadTokenJSON
 	}
-	return tr, nil
+	if !strings.EqualFold(tr.TokenType, "bearer") {
+		return fmt.Errorf("%w: token_type %q, want Bearer", errBadTokenJSON, tr.TokenType)
+	}
+	return nil
 }
 
 // responseError is the error of a non-200 answer: the RFC 6749 error when
@@ -262,21 +295,35 @@ type identity struct {
 	Groups  []string `json:"groups"`
 }
 
-// whoami asks who an access token belongs to. It is only for the message
-// at the end of a login, so any failure is just no answer.
-func (c *oauthClient) whoami(ctx context.Context, accessToken string) (identity, bool) {
+// errTokenDead is the server saying an access token names no live
+// session: it expired or was revoked (RFC 6750 invalid_token).
+var errTokenDead = errors.New("the server says the access token expired or was revoked")
+
+// whoami asks the server who an access token belongs to, which is also
+// whether the token is alive: a 200 is an identity, a 401 is errTokenDead,
+// anything else (no answer, a 5xx) is another error: the server could not
+// say.
+func (c *oauthClient) whoami(ctx context.Context, accessToken string) (identity, error) {
 	var id identity
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+whoamiPath, nil)
 	if err != nil {
-		return id, false
+		return id, err
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return id, false
+		return id, fmt.Errorf("could not reach %s: %w", c.server, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	ok := resp.StatusCode == http.StatusOK &&
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&id) == nil && id.Subject != ""
-	return id, ok
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&id); err != nil || id.Subject == "" {
+			return id, fmt.Errorf("%s%s answered something that is not an identity", c.server, whoamiPath)
+		}
+		return id, nil
+	case http.StatusUnauthorized:
+		return id, errTokenDead
+	}
+	return id, fmt.Errorf("%s%s answered HTTP %d", c.server, whoamiPath, resp.StatusCode)
 }

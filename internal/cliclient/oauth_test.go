@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // TestPKCEAppendixB is RFC 7636 Appendix B: the 32 octets give the
@@ -21,7 +23,7 @@ func TestPKCEAppendixB(t *testing.T) {
 	if got, err := randomURLString(strings.NewReader(string(octets)), 32); got != verifier || err != nil {
 		t.Errorf("verifier %q (%v), want %q", got, err, verifier)
 	}
-	if got := pkceChallenge(verifier); got != challenge {
+	if got := oauth2.S256ChallengeFromVerifier(verifier); got != challenge {
 		t.Errorf("challenge %q, want %q", got, challenge)
 	}
 }
@@ -111,9 +113,11 @@ func TestTokenEndpointErrors(t *testing.T) {
 			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
 		}, "answered HTTP 502", ""},
 		"not a token": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"token_type":"Bearer"}`))
 		}, "not a token", ""},
 		"not bearer": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"access_token":"a","token_type":"mac","expires_in":60}`))
 		}, `token_type "mac"`, ""},
 		"redirect is not followed": {func(w http.ResponseWriter, r *http.Request) {
@@ -126,13 +130,18 @@ func TestTokenEndpointErrors(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
 			oc := &oauthClient{server: srv.URL, http: newHTTPClient()}
-			_, err := oc.refresh(t.Context(), "r", "")
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-			var oe *oauthError
-			if tc.oauth != "" && (!errors.As(err, &oe) || oe.Code != tc.oauth) {
-				t.Errorf("not an oauthError %q: %#v", tc.oauth, err)
+			// The refresh (tfgate's own) and the code exchange (through
+			// golang.org/x/oauth2) report the same way.
+			_, rerr := oc.refresh(t.Context(), "r", "")
+			_, xerr := oc.exchange(t.Context(), "code", "http://127.0.0.1:1/callback", "verifier")
+			for what, err := range map[string]error{"refresh": rerr, "exchange": xerr} {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("%s: error %v, want %q", what, err, tc.want)
+				}
+				var oe *oauthError
+				if tc.oauth != "" && (!errors.As(err, &oe) || oe.Code != tc.oauth) {
+					t.Errorf("%s: not an oauthError %q: %#v", what, tc.oauth, err)
+				}
 			}
 		})
 	}

@@ -44,12 +44,16 @@ type Entry struct {
 	RefreshToken string                  `json:"refresh_token,omitempty"`
 	Scope        string                  `json:"scope,omitempty"`
 	Scoped       map[string]*ScopedToken `json:"scoped,omitempty"`
+	// CheckedAt is when the server last said AccessToken was alive (it
+	// was issued, or /saml/whoami accepted it).
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 // ScopedToken is an access token for a narrower scope than the login's.
 type ScopedToken struct {
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	CheckedAt   time.Time `json:"checked_at,omitzero"`
 }
 
 // servers returns the file's server URLs, sorted.

@@ -70,20 +70,41 @@ func (t *tokenGetter) fresh(expiresAt time.Time) bool {
 	return t.env.Now().Add(refreshMargin).Before(expiresAt)
 }
 
-// current returns the stored token for t.scope if it is fresh.
-func (t *tokenGetter) current(e *Entry) (string, time.Time, bool) {
-	if t.scope == "" || t.scope == normaliseScope(e.Scope) {
-		return e.AccessToken, e.ExpiresAt, t.fresh(e.ExpiresAt)
-	}
-	if st := e.Scoped[t.scope]; st != nil {
-		return st.AccessToken, st.ExpiresAt, t.fresh(st.ExpiresAt)
-	}
-	return "", time.Time{}, false
+// stored is one access token in the file and what is known of it.
+type stored struct {
+	token                string
+	expiresAt, checkedAt time.Time
 }
 
-// get returns a fresh token, renewing under the store's lock when needed;
-// a concurrent command may have renewed it meanwhile, so the file is read
-// again under the lock before spending the refresh token.
+// current returns the stored token for t.scope, and whether it is fresh
+// (not about to expire).
+func (t *tokenGetter) current(e *Entry) (stored, bool) {
+	if t.scope == "" || t.scope == normaliseScope(e.Scope) {
+		return stored{e.AccessToken, e.ExpiresAt, e.CheckedAt}, t.fresh(e.ExpiresAt)
+	}
+	if st := e.Scoped[t.scope]; st != nil {
+		return stored{st.AccessToken, st.ExpiresAt, st.CheckedAt}, t.fresh(st.ExpiresAt)
+	}
+	return stored{}, false
+}
+
+// markChecked records that tok was alive at the time now.
+func (t *tokenGetter) markChecked(e *Entry, tok string, now time.Time) {
+	if e.AccessToken == tok {
+		e.CheckedAt = now
+	}
+	for _, st := range e.Scoped {
+		if st.AccessToken == tok {
+			st.CheckedAt = now
+		}
+	}
+}
+
+// get returns a fresh token that is not known to be dead: one the server
+// vouched for within verifyAfter, else one it vouches for now, else a new
+// one. Renewing happens under the store's lock; a concurrent command may
+// have renewed meanwhile, so the file is read again under the lock before
+// the refresh token is spent.
 func (t *tokenGetter) get(ctx context.Context, store *Store) (string, error) {
 	f, err := store.Load()
 	if err != nil {
@@ -93,8 +114,30 @@ func (t *tokenGetter) get(ctx context.Context, store *Store) (string, error) {
 	if e == nil {
 		return "", t.notSignedIn()
 	}
-	if tok, _, ok := t.current(e); ok {
-		return tok, nil
+	dead := ""
+	if cur, ok := t.current(e); ok {
+		if t.env.Now().Sub(cur.checkedAt) < verifyAfter {
+			return cur.token, nil
+		}
+		switch err := t.verify(ctx, cur.token); {
+		case err == nil:
+			now := t.env.Now()
+			// Best effort: a failure to record it only means asking again.
+			_ = store.update(ctx, func(f *File) error {
+				if e := f.Servers[t.server]; e != nil {
+					t.markChecked(e, cur.token, now)
+				}
+				return nil
+			})
+			return cur.token, nil
+		case errors.Is(err, errTokenDead):
+			dead = cur.token
+		default:
+			// The server could not say: the token is as good as it was.
+			fmt.Fprintf(t.stderr, "extauthz: warning: could not check the token with %s (%v); it expires at %s\n",
+				t.server, err, cur.expiresAt.Local().Format(time.RFC3339))
+			return cur.token, nil
+		}
 	}
 	var tok string
 	err = store.update(ctx, func(f *File) error {
@@ -102,8 +145,8 @@ func (t *tokenGetter) get(ctx context.Context, store *Store) (string, error) {
 		if e == nil {
 			return t.notSignedIn()
 		}
-		var ok bool
-		if tok, _, ok = t.current(e); ok {
+		if cur, ok := t.current(e); ok && cur.token != dead {
+			tok = cur.token // another command renewed it meanwhile
 			return nil
 		}
 		var rerr error
@@ -111,9 +154,21 @@ func (t *tokenGetter) get(ctx context.Context, store *Store) (string, error) {
 		return rerr
 	})
 	if err != nil {
+		if dead != "" {
+			return "", err // never the token the server just called dead
+		}
 		return t.fallback(e, err)
 	}
 	return tok, nil
+}
+
+// verify asks the server whether tok is alive (bounded: a slow server
+// must not hang every script that calls `extauthz token`).
+func (t *tokenGetter) verify(ctx context.Context, tok string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := t.oc.whoami(ctx, tok)
+	return err
 }
 
 // renew spends e's refresh token and records what the server sent: the
@@ -132,7 +187,7 @@ func (t *tokenGetter) renew(ctx context.Context, e *Entry) (string, error) {
 	var oe *oauthError
 	switch {
 	case errors.As(err, &oe) && oe.Code == "invalid_grant":
-		return "", &signInError{server: t.server, why: "the sign-in to " + t.server + " has expired or was revoked"}
+		return "", &signInError{server: t.server, why: "the sign-in to " + t.server + " has expired or was revoked (signed out in the browser, or revoked by an administrator)"}
 	case errors.As(err, &oe) && oe.Code == "invalid_scope":
 		return "", fmt.Errorf("%s refused the scope %q (%v)", t.server, t.scope, oe)
 	case err != nil:
@@ -146,9 +201,9 @@ func (t *tokenGetter) renew(ctx context.Context, e *Entry) (string, error) {
 		if e.Scoped == nil {
 			e.Scoped = map[string]*ScopedToken{}
 		}
-		e.Scoped[t.scope] = &ScopedToken{AccessToken: tr.AccessToken, ExpiresAt: exp}
+		e.Scoped[t.scope] = &ScopedToken{AccessToken: tr.AccessToken, ExpiresAt: exp, CheckedAt: t.env.Now()}
 	} else {
-		e.AccessToken, e.ExpiresAt = tr.AccessToken, exp
+		e.AccessToken, e.ExpiresAt, e.CheckedAt = tr.AccessToken, exp, t.env.Now()
 		if tr.Scope != "" {
 			e.Scope = tr.Scope
 		}
@@ -174,12 +229,12 @@ func (t *tokenGetter) fallback(e *Entry, err error) (string, error) {
 	var oe *oauthError
 	var se *signInError
 	refused := errors.As(err, &oe) && oe.Code != "temporarily_unavailable" && oe.Code != "server_error" && oe.Code != "slow_down"
-	tok, exp, _ := t.current(e)
-	if refused || errors.As(err, &se) || tok == "" || !t.env.Now().Before(exp) {
+	cur, _ := t.current(e)
+	if refused || errors.As(err, &se) || cur.token == "" || !t.env.Now().Before(cur.expiresAt) {
 		return "", err
 	}
-	fmt.Fprintf(t.stderr, "extauthz: warning: %v; using the current token, which expires at %s\n", err, exp.Local().Format(time.RFC3339))
-	return tok, nil
+	fmt.Fprintf(t.stderr, "extauthz: warning: %v; using the current token, which expires at %s\n", err, cur.expiresAt.Local().Format(time.RFC3339))
+	return cur.token, nil
 }
 
 func (t *tokenGetter) notSignedIn() error {

@@ -116,7 +116,7 @@ func TestTokenFailures(t *testing.T) {
 		clk.Add(2 * time.Hour)
 		out, _, err := runToken(t, env, TokenOptions{})
 		var se *signInError
-		if out != "" || !errors.As(err, &se) || err.Error() != "the sign-in to "+fake.URL()+" has expired or was revoked: run `extauthz login --server "+fake.URL()+"`" {
+		if out != "" || !errors.As(err, &se) || err.Error() != "the sign-in to "+fake.URL()+" has expired or was revoked (signed out in the browser, or revoked by an administrator): run `extauthz login --server "+fake.URL()+"`" {
 			t.Errorf("%q %v", out, err)
 		}
 		if entryOf(t, store, fake.URL()) == nil {
@@ -217,6 +217,103 @@ func TestLogout(t *testing.T) {
 		}
 		if entryOf(t, store, fake.URL()) != nil {
 			t.Error("entry not forgotten")
+		}
+	})
+}
+
+// TestTokenNeverPrintsADeadToken: a token the server revoked (a sign-out in
+// the browser, `extauthz sessions revoke`) is found out within
+// verifyAfter and replaced, or reported when the whole sign-in is gone;
+// within verifyAfter of the last check the server is not asked.
+func TestTokenNeverPrintsADeadToken(t *testing.T) {
+	t.Parallel()
+	whoamis := func(f *fakeAuthServer) int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.whoamis
+	}
+	t.Run("checked recently: no request", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, store, clk := signedIn(t, fake)
+		before := whoamis(fake)
+		clk.Add(verifyAfter - time.Second)
+		out, _, err := runToken(t, env, TokenOptions{})
+		if err != nil || out != entryOf(t, store, fake.URL()).AccessToken+"\n" || whoamis(fake) != before {
+			t.Errorf("%q %v, whoami requests %d -> %d", out, err, before, whoamis(fake))
+		}
+	})
+	t.Run("alive: checked once, then trusted for verifyAfter", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, store, clk := signedIn(t, fake)
+		before := whoamis(fake)
+		clk.Add(verifyAfter + time.Second)
+		for range 3 {
+			if out, _, err := runToken(t, env, TokenOptions{}); err != nil || out != entryOf(t, store, fake.URL()).AccessToken+"\n" {
+				t.Fatalf("%q %v", out, err)
+			}
+		}
+		if whoamis(fake) != before+1 {
+			t.Errorf("whoami requests %d -> %d, want one", before, whoamis(fake))
+		}
+	})
+	t.Run("access token revoked: renewed", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, store, clk := signedIn(t, fake)
+		old := entryOf(t, store, fake.URL()).AccessToken
+		fake.mu.Lock()
+		delete(fake.access, old)
+		fake.mu.Unlock()
+		clk.Add(verifyAfter + time.Second)
+		out, _, err := runToken(t, env, TokenOptions{})
+		now := entryOf(t, store, fake.URL())
+		if err != nil || out == old+"\n" || out != now.AccessToken+"\n" {
+			t.Errorf("printed %q (%v), old %q, stored %q", out, err, old, now.AccessToken)
+		}
+	})
+	t.Run("whole sign-in revoked: reported, nothing printed", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, _, clk := signedIn(t, fake)
+		fake.mu.Lock()
+		clear(fake.access)
+		clear(fake.refresh)
+		fake.mu.Unlock()
+		clk.Add(verifyAfter + time.Second)
+		out, _, err := runToken(t, env, TokenOptions{})
+		var se *signInError
+		if out != "" || !errors.As(err, &se) || !strings.Contains(err.Error(), "run `extauthz login --server") {
+			t.Errorf("%q %v", out, err)
+		}
+	})
+	t.Run("scoped token revoked: renewed", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, _, clk := signedIn(t, fake)
+		first, _, err := runToken(t, env, TokenOptions{Scope: "model:m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake.mu.Lock()
+		delete(fake.access, strings.TrimSpace(first))
+		fake.mu.Unlock()
+		clk.Add(verifyAfter + time.Second)
+		second, _, err := runToken(t, env, TokenOptions{Scope: "model:m"})
+		if err != nil || second == first || second == "" {
+			t.Errorf("first %q, second %q (%v)", first, second, err)
+		}
+	})
+	t.Run("server cannot say: the token is printed with a warning", func(t *testing.T) {
+		t.Parallel()
+		fake := newFakeAuthServer(t)
+		env, store, clk := signedIn(t, fake)
+		fake.srv.Close()
+		clk.Add(verifyAfter + time.Second)
+		out, errOut, err := runToken(t, env, TokenOptions{})
+		if err != nil || out != entryOf(t, store, fake.URL()).AccessToken+"\n" || !strings.Contains(errOut, "could not check the token") {
+			t.Errorf("%q %q %v", out, errOut, err)
 		}
 	})
 }

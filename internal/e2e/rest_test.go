@@ -90,7 +90,17 @@ func TestREST(t *testing.T) {
 				wantJSONError("authentication required")(t, resp, body, nil)
 			},
 		},
-		"unknown token is anonymous": {method: "POST", path: "/v1/models/half_plus_two/versions/1:predict", header: bearer("tfg_forged"), wantStatus: 401},
+		"unknown token is anonymous": {
+			method: "POST", path: "/v1/models/half_plus_two/versions/1:predict", header: bearer("tfg_forged"),
+			wantStatus: 401,
+			check: func(t *testing.T, resp *http.Response, body string, _ http.Header) {
+				// RFC 6750 §3.1: a token that names no live session is invalid_token.
+				if h := resp.Header.Get("Www-Authenticate"); !strings.Contains(h, `error="invalid_token"`) {
+					t.Errorf("WWW-Authenticate = %q", h)
+				}
+				wantJSONError("extauthz login")(t, resp, body, nil)
+			},
+		},
 		"cookie and bearer at once": {
 			method: "POST", path: "/v1/models/half_plus_two/versions/1:predict",
 			header:     http.Header{"Authorization": {"Bearer " + aliceToken}, "Cookie": {"__Host-tfgate=" + bobToken}},

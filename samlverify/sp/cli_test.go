@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfgate/tfgate/internal/webpage"
 	"github.com/tfgate/tfgate/samlverify"
 )
 
@@ -215,7 +216,7 @@ func TestCLIAuthorizeConsent(t *testing.T) {
 			if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" || strings.Contains(body, "code=") {
 				t.Fatalf("%s: GET answered %d %q:\n%s", name, rec.Code, rec.Header().Get("Location"), body)
 			}
-			mustEqual(t, "CSP", rec.Header().Get("Content-Security-Policy"), pageCSP)
+			mustEqual(t, "CSP", rec.Header().Get("Content-Security-Policy"), webpage.CSP)
 			mustEqual(t, "X-Frame-Options", rec.Header().Get("X-Frame-Options"), "DENY")
 			want := "everything your groups allow"
 			if q.Has("scope") {

@@ -52,6 +52,9 @@ const (
 	MetadataPath = "/saml/metadata"
 	LogoutPath   = "/saml/logout"
 	WhoamiPath   = "/saml/whoami"
+	// HomePath is the account page: who is signed in, their groups, what
+	// they may use, and how to sign out or sign programs in.
+	HomePath = "/saml/"
 	// CLIAuthorizePath is where a command-line client sends the browser
 	// for an authorization code (cli.go).
 	CLIAuthorizePath = "/saml/cli/authorize"
@@ -182,6 +185,21 @@ type Config struct {
 	// Logger receives one line per sign-in, sign-out and refusal, never a
 	// SAML message, NameID, token or cookie. default: discard.
 	Logger *slog.Logger
+	// Contact is a line at the foot of every page saying whom to ask, e.g.
+	// "Questions: #ml-platform or ml-platform@example.com". default: none.
+	Contact string
+	// Grants lists what the given groups may use, for the account page
+	// (from the policy's data). default: nil (the page does not list any).
+	Grants func(groups []string) []Grant
+}
+
+// Grant is one thing a group may use, as the account page lists it.
+type Grant struct {
+	Group    string
+	Models   []string
+	APIs     []string
+	Versions []string
+	Labels   []string
 }
 
 // withDefaults validates cfg and fills its defaults.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tfgate/tfgate/internal/webpage"
 	"github.com/tfgate/tfgate/samlverify/internal/fixture"
 )
 
@@ -120,7 +121,7 @@ func TestUnconfigured(t *testing.T) {
 func TestPageCSPAllowsItsStyle(t *testing.T) {
 	t.Parallel()
 	rec := newEnv(t).do(httptest.NewRequest("GET", LogoutPath, nil))
-	if !strings.Contains(rec.Body.String(), "<style>"+pageCSS+"</style>") {
-		t.Errorf("page does not carry pageCSS verbatim:\n%s", rec.Body)
+	if !strings.Contains(rec.Body.String(), "<style>"+webpage.CSS+"</style>") {
+		t.Errorf("page does not carry webpage.CSS verbatim:\n%s", rec.Body)
 	}
 }

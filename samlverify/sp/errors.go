@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/tfgate/tfgate/samlverify"
 )
@@ -86,6 +87,12 @@ var reasonOutcomes = map[samlverify.Reason]outcome{
 	samlverify.ReasonMetadataInvalid:      {http.StatusForbidden, "", pageRefused},
 }
 
+// returnToError is a refused return_to, with the reason a person is shown.
+type returnToError struct{ why string }
+
+func (e *returnToError) Error() string { return errBadReturnTo.Error() + ": " + e.why }
+func (e *returnToError) Unwrap() error { return errBadReturnTo }
+
 // localOutcomes maps the SP's own errors.
 var localOutcomes = []struct {
 	err error
@@ -167,6 +174,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
 	p := o.page
 	p.Ref, p.Advice = ref, advice
+	if rt := (*returnToError)(nil); errors.As(err, &rt) {
+		p.Message = "The address to return to after sign-in is not allowed: " + rt.why + "."
+		p.Links = []link{{Text: "Sign in and go to your account page", URL: LoginPath + "?return_to=" + url.QueryEscape(HomePath), Primary: true}}
+	}
 	if p.Retry {
 		p.RetryURL = LoginPath
 	}

@@ -48,6 +48,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.mux.HandleFunc("GET "+LoginPath, h.handleLogin)
 	h.mux.HandleFunc("POST "+ACSPath, h.handleACS)
+	h.mux.HandleFunc("GET "+ACSPath, h.handleACSGet)
+	h.mux.HandleFunc("GET "+HomePath+"{$}", h.handleHome)
 	h.mux.HandleFunc("GET "+MetadataPath, h.handleMetadata)
 	h.mux.HandleFunc("GET "+LogoutPath, h.handleLogoutPage)
 	h.mux.HandleFunc("POST "+LogoutPath, h.handleLogout)

@@ -14,7 +14,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ret, ok := h.returnTo.check(q.Get("return_to"))
 	if !ok {
-		h.fail(w, r, errBadReturnTo)
+		h.fail(w, r, &returnToError{h.returnTo.why(q.Get("return_to"))})
 		return
 	}
 	idp, err := h.chooseIdP(q.Get("idp"))

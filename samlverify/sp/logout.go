@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/tfgate/tfgate/authz"
 )
@@ -17,7 +18,7 @@ const maxLogoutForm = 8 << 10
 // Texts of the logout pages.
 const (
 	msgConfirmLogout = "Sign out of tfgate? Tokens that programs got through this sign-in (extauthz login) stop working too."
-	msgSignedOut     = "You are signed out of tfgate. If you also want to end your session at your identity provider, sign out there too."
+	msgSignedOut     = "You are signed out of tfgate. To use it as someone else, sign in again: your identity provider may still remember you and sign you straight back in, so to switch users sign out there too, or use a private window."
 )
 
 // handleLogoutPage shows the sign-out confirmation when the browser has a
@@ -27,10 +28,14 @@ const (
 func (h *Handler) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(h.cfg.CookieName)
 	if err != nil || c.Value == "" || r.URL.Query().Has("SAMLResponse") {
-		h.render(w, http.StatusOK, "signedout", page{Title: "Signed out", Message: msgSignedOut})
+		h.render(w, http.StatusOK, "signedout", page{Title: "Signed out", Message: msgSignedOut, Links: []link{
+			{Text: "Sign in", URL: LoginPath + "?return_to=" + url.QueryEscape(HomePath), Primary: true},
+			{Text: "Your account page", URL: HomePath},
+		}})
 		return
 	}
-	h.render(w, http.StatusOK, "logout", page{Title: "Sign out", Message: msgConfirmLogout, CSRF: csrfToken(c.Value)})
+	h.render(w, http.StatusOK, "logout", page{Title: "Sign out", Message: msgConfirmLogout, CSRF: csrfToken(c.Value),
+		Links: []link{{Text: "Back to your account page", URL: HomePath}}})
 }
 
 // handleLogout ends the caller's session. A bearer token (which browsers

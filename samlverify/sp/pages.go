@@ -2,10 +2,10 @@ package sp
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
 	"html/template"
 	"net/http"
+
+	"github.com/tfgate/tfgate/internal/webpage"
 )
 
 // page is what a page template shows.
@@ -25,59 +25,85 @@ type page struct {
 	// Fields are the hidden fields of the command-line sign-in's
 	// confirmation form.
 	Fields []formField
+	// Links are what the person can do next.
+	Links []link
+	// Contact is the config's line saying whom to ask.
+	Contact string
+	// Home is the account page's content.
+	Home *home
+}
+
+// link is one "what next" link; Primary ones are buttons.
+type link struct {
+	Text, URL string
+	Primary   bool
+}
+
+// home is what the account page shows.
+type home struct {
+	Subject, Name, Email, IdP string
+	Groups                    []string
+	ExpiresAt                 string
+	Grants                    []Grant
+	ListGrants                bool
+	Server                    string
 }
 
 // formField is one hidden form field.
 type formField struct{ Name, Value string }
 
-// pageCSS is the only style of every page. The CSP allows exactly this
-// text by its hash, so pages need no per-response nonce.
-const pageCSS = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}` +
-	`main{max-width:34rem;margin:4rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002}` +
-	`h1{font-size:1.4rem;margin-top:0}.ref{color:#5b6475;font-size:.9rem}code{font-size:.95em}` +
-	`button{font:inherit;padding:.5rem 1.2rem;border:0;border-radius:6px;background:#2457c5;color:#fff;cursor:pointer}` +
-	`button.secondary{background:#e4e7ec;color:#1d2330;margin-left:.5rem}`
-
 // pageTemplates holds every page; "top" and "bottom" frame them.
 var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"css": func() template.CSS { return template.CSS(pageCSS) },
+	"css": func() template.CSS { return template.CSS(webpage.CSS) },
 }).Parse(`
 {{define "top"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex"><title>{{.Title}} — tfgate</title><style>{{css}}</style></head>
 <body><main><h1>{{.Title}}</h1>{{end}}
-{{define "bottom"}}</main></body></html>
+{{define "bottom"}}{{if .Links}}<p>{{range .Links}}<a class="button{{if not .Primary}} secondary{{end}}" href="{{.URL}}">{{.Text}}</a>{{end}}</p>
+{{end}}{{if .Contact}}<p class="contact">{{.Contact}}</p>
+{{end}}</main></body></html>
 {{end}}
 {{define "error"}}{{template "top" .}}<p>{{.Message}}</p>
 {{if .Retry}}<p><a href="{{.RetryURL}}">Sign in again</a></p>
 {{end}}{{if .Ref}}<p class="ref">Support reference: <code>{{.Ref}}</code></p>
 {{end}}{{if .Advice}}<p class="ref">For the administrator: {{.Advice}}</p>
-{{end}}{{template "bottom"}}{{end}}
+{{end}}{{template "bottom" .}}{{end}}
+{{define "info"}}{{template "top" .}}<p>{{.Message}}</p>
+{{template "bottom" .}}{{end}}
+{{define "home"}}{{template "top" .}}{{with .Home}}{{if .Subject}}<p>{{$.Message}}</p>
+<dl><dt>Signed in as</dt><dd><b>{{.Subject}}</b>{{if .Name}} ({{.Name}}){{end}}</dd>
+{{if .Email}}<dt>Email</dt><dd>{{.Email}}</dd>
+{{end}}<dt>Groups</dt><dd>{{range $i, $g := .Groups}}{{if $i}}, {{end}}<code>{{$g}}</code>{{else}}none{{end}}</dd>
+<dt>Identity provider</dt><dd>{{.IdP}}</dd>
+<dt>Session ends</dt><dd>{{.ExpiresAt}}</dd></dl>
+{{if .ListGrants}}<h2>What your groups may use</h2>
+{{if .Grants}}<table><tr><th>Group</th><th>Models</th><th>APIs</th><th>Versions / labels</th></tr>
+{{range .Grants}}<tr><td><code>{{.Group}}</code></td><td>{{range $i, $m := .Models}}{{if $i}}, {{end}}<code>{{$m}}</code>{{end}}</td><td>{{range $i, $a := .APIs}}{{if $i}}, {{end}}{{$a}}{{end}}</td><td>{{range $i, $v := .Versions}}{{if $i}}, {{end}}{{if eq $v "*"}}every version{{else}}{{$v}}{{end}}{{end}}{{if .Labels}}{{if .Versions}}; {{end}}{{range $i, $l := .Labels}}{{if $i}}, {{end}}{{if eq $l "*"}}every label{{else}}label {{$l}}{{end}}{{end}}{{end}}</td></tr>
+{{end}}</table>
+{{else}}<p>None of your groups is granted any model by the policy in force. Ask for a group that is.</p>
+{{end}}{{end}}<h2>Programs and scripts</h2>
+<p>Sign a program in with the <code>extauthz</code> command; it opens this browser once:</p>
+<pre>extauthz login --server {{.Server}}
+curl -H "Authorization: Bearer $(extauthz token)" {{.Server}}/v1/models/MODEL</pre>
+{{else}}<p>{{$.Message}}</p>{{end}}{{end}}
+{{template "bottom" .}}{{end}}
 {{define "logout"}}{{template "top" .}}<p>{{.Message}}</p>
 <form method="post" action="` + LogoutPath + `"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form>
-{{template "bottom"}}{{end}}
+{{template "bottom" .}}{{end}}
 {{define "cliconsent"}}{{template "top" .}}<p>{{.Message}}</p>
 <p>Allow it only if you just ran <code>extauthz login</code> on this computer.</p>
 <form method="post" action="` + CLIAuthorizePath + `">{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">{{end}}<input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="cancel" class="secondary">Cancel</button></form>
-{{template "bottom"}}{{end}}
+{{template "bottom" .}}{{end}}
 {{define "signedout"}}{{template "top" .}}<p>{{.Message}}</p>
-<p><a href="/">Continue</a> · <a href="` + LoginPath + `">Sign in again</a></p>
-{{template "bottom"}}{{end}}
+{{template "bottom" .}}{{end}}
 {{define "unconfigured"}}{{template "top" .}}<p>{{.Message}}</p>
-{{template "bottom"}}{{end}}
+{{template "bottom" .}}{{end}}
 `))
-
-// pageCSP allows nothing but pageCSS, and no framing. form-action is left
-// open on purpose: the logout form's answer redirects to the IdP's single
-// logout endpoint, and browsers apply form-action to that redirect.
-var pageCSP = func() string {
-	sum := sha256.Sum256([]byte(pageCSS))
-	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; base-uri 'none'; frame-ancestors 'none'"
-}()
 
 // render writes page name with p and the headers every page needs.
 func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
+	p.Contact = h.cfg.Contact
 	renderPage(w, status, name, p)
 }
 
@@ -91,7 +117,7 @@ func renderPage(w http.ResponseWriter, status int, name string, p page) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", pageCSP)
+	hd.Set("Content-Security-Policy", webpage.CSP)
 	hd.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)

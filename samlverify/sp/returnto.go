@@ -1,6 +1,7 @@
 package sp
 
 import (
+	"fmt"
 	"net/url"
 	"path"
 	"strings"
@@ -55,7 +56,7 @@ func (rt returnTo) check(s string) (string, bool) {
 		return "", false
 	}
 	if strings.HasPrefix(s, "/") {
-		if strings.HasPrefix(s, "//") || u.Scheme != "" || u.Host != "" || underSAML(u.Path) && !isCLIAuthorize(s, u) {
+		if strings.HasPrefix(s, "//") || u.Scheme != "" || u.Host != "" || underSAML(u.Path) && !isCLIAuthorize(s, u) && s != HomePath {
 			return "", false
 		}
 		return s, true
@@ -84,6 +85,37 @@ func (rt returnTo) absoluteAllowed(u *url.URL) bool {
 // sameOrigin reports whether u is on BaseURL's scheme and host.
 func (rt returnTo) sameOrigin(u *url.URL) bool {
 	return rt.origin != nil && u.Scheme == rt.origin.Scheme && strings.EqualFold(u.Host, rt.origin.Host)
+}
+
+// why says, for a person, why check refuses s (which it must), without
+// repeating any of s.
+func (rt returnTo) why(s string) string {
+	switch {
+	case len(s) > maxReturnTo:
+		return fmt.Sprintf("it is longer than %d characters", maxReturnTo)
+	case strings.ContainsAny(s, "\\") || hasControl(s):
+		return "it contains a backslash, a space or a control character, which browsers may read as another address"
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "it is not a valid address"
+	case u.User != nil:
+		return "it carries a user name, which is never needed and often a trick"
+	case strings.HasPrefix(s, "//"):
+		return "it starts with //, which browsers read as another site"
+	case strings.HasPrefix(s, "/") || u.Host == "" || rt.sameOrigin(u):
+		if underSAML(u.Path) {
+			return "pages under /saml/ are tfgate's own sign-in pages, and returning to them after a sign-in would loop; " +
+				"the account page " + HomePath + " (given exactly so) is the one allowed"
+		}
+		return "it is not an absolute path on this site"
+	case u.Scheme == "http" && !rt.insecure:
+		return "it is plain http"
+	}
+	// The host is not echoed: a crafted link must not put text of its
+	// choosing on this site's page.
+	return "it is on another site, which is not one of the hosts allowed to be returned to (saml.return_to_hosts)"
 }
 
 // isCLIAuthorize reports whether the relative return_to s (parsed as u) is

@@ -32,13 +32,13 @@ func (h *Handler) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cred.Kind == "" {
-		h.unauthorized(w)
+		h.unauthorized(w, "")
 		return
 	}
 	s, err := h.cfg.Sessions.Lookup(r.Context(), cred.Token)
 	switch {
 	case errors.Is(err, authz.ErrNoSession):
-		h.unauthorized(w)
+		h.unauthorized(w, cred.Kind)
 		return
 	case err != nil:
 		h.cfg.Logger.Error("saml: whoami: looking up the session", "session", authz.SessionHandle(cred.Token), "err", err)
@@ -46,7 +46,7 @@ func (h *Handler) handleWhoami(w http.ResponseWriter, r *http.Request) {
 		return
 	case !h.cfg.Now().Before(s.ExpiresAt):
 		// A store should not return an expired session; do not rely on it.
-		h.unauthorized(w)
+		h.unauthorized(w, cred.Kind)
 		return
 	}
 	groups := s.Groups
@@ -59,10 +59,21 @@ func (h *Handler) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// unauthorized answers 401 the way the Check path does for programs.
-func (h *Handler) unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="tfgate"`)
-	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+// unauthorized answers 401 the way the Check path does for programs: a
+// bearer token that names no live session (stale is its kind) is RFC 6750
+// invalid_token, which `extauthz token` relies on to know a token is dead.
+func (h *Handler) unauthorized(w http.ResponseWriter, stale string) {
+	switch stale {
+	case authz.AuthBearer:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the access token expired or was revoked: run `extauthz login`"})
+	case authz.AuthCookie:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tfgate"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the session expired or was revoked: sign in again"})
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tfgate"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+	}
 }
 
 // writeJSON writes v as the JSON body with status code.

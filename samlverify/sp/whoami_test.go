@@ -20,16 +20,18 @@ func TestWhoami(t *testing.T) {
 	cookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value}) }
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+c.Value) }
 	tests := map[string]struct {
-		prepare func(*http.Request)
-		status  int
-		auth    string
+		prepare   func(*http.Request)
+		status    int
+		auth      string
+		challenge string
 	}{
-		"cookie":           {cookie, 200, "cookie"},
-		"bearer":           {bearer, 200, "bearer"},
-		"none":             {func(*http.Request) {}, 401, ""},
-		"unknown token":    {func(r *http.Request) { r.Header.Set("Authorization", "Bearer tfg_nope") }, 401, ""},
-		"cookie and token": {func(r *http.Request) { cookie(r); bearer(r) }, 400, ""},
-		"malformed bearer": {func(r *http.Request) { r.Header.Set("Authorization", "Bearer a b") }, 400, ""},
+		"cookie":           {cookie, 200, "cookie", ""},
+		"bearer":           {bearer, 200, "bearer", ""},
+		"none":             {func(*http.Request) {}, 401, "", `Bearer realm="tfgate"`},
+		"unknown cookie":   {func(r *http.Request) { r.AddCookie(&http.Cookie{Name: c.Name, Value: "tfg_nope"}) }, 401, "", `Bearer realm="tfgate"`},
+		"unknown token":    {func(r *http.Request) { r.Header.Set("Authorization", "Bearer tfg_nope") }, 401, "", `Bearer realm="tfgate", error="invalid_token", error_description="the access token expired or was revoked"`},
+		"cookie and token": {func(r *http.Request) { cookie(r); bearer(r) }, 400, "", ""},
+		"malformed bearer": {func(r *http.Request) { r.Header.Set("Authorization", "Bearer a b") }, 400, "", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -39,7 +41,7 @@ func TestWhoami(t *testing.T) {
 			mustEqual(t, "status", rec.Code, tc.status)
 			mustEqual(t, "Content-Type", rec.Header().Get("Content-Type"), "application/json")
 			if tc.status == 401 {
-				mustEqual(t, "WWW-Authenticate", rec.Header().Get("WWW-Authenticate"), `Bearer realm="tfgate"`)
+				mustEqual(t, "WWW-Authenticate", rec.Header().Get("WWW-Authenticate"), tc.challenge)
 			}
 			if tc.status != 200 {
 				return
