@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -30,19 +31,35 @@ type devListeners struct {
 	rest, grpc, idp, checkGRPC, checkHTTP, tfsREST, tfsGRPC net.Listener
 }
 
+// listenAll checks every address first and binds only when all are valid,
+// so a bad flag is reported as such, whatever holds the other ports.
 func listenAll(addrs map[*net.Listener]string) error {
+	for _, addr := range addrs {
+		if err := checkDevAddr(addr); err != nil {
+			return err
+		}
+	}
 	for ln, addr := range addrs {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return fmt.Errorf("%q: %w", addr, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			// The dev stack trusts a one-click IdP: never off this machine.
-			return fmt.Errorf("%q: extauthz dev listens on loopback addresses only", addr)
-		}
+		var err error
 		if *ln, err = net.Listen("tcp", addr); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkDevAddr accepts host:port on loopback only: the dev stack trusts a
+// one-click IdP, so it never listens off this machine.
+func checkDevAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q: extauthz dev listens on loopback addresses only", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: %q is not a port number", addr, port)
 	}
 	return nil
 }
