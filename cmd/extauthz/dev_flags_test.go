@@ -25,7 +25,7 @@ func TestDevValidatesFlagsBeforeBinding(t *testing.T) {
 		args []string
 		want string
 	}{
-		"off loopback": {[]string{"--rest", "0.0.0.0:0"}, "loopback addresses only"},
+		"off loopback":  {[]string{"--rest", "0.0.0.0:0"}, "loopback addresses only"},
 		"not host:port": {[]string{"--rest", "8501"}, "missing port"},
 		"bad port":      {[]string{"--rest", "127.0.0.1:http"}, "is not a port number"},
 		"port too big":  {[]string{"--rest", "127.0.0.1:70000"}, "is not a port number"},
