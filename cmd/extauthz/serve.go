@@ -47,6 +47,16 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	defer grpcLn.Close()
 	defer httpLn.Close()
 	log := newLogger(cfg.Log, stderr)
+	nofile, err := raiseNoFile()
+	if err != nil {
+		log.Warn("file descriptor limit", "error", err)
+	}
+	httpCap := cfg.Listen.Limits.httpConnCap(nofile)
+	if httpCap < cfg.Listen.Limits.HTTPMaxConns {
+		log.Warn("HTTP connections capped below listen.limits.http_max_conns by the file descriptor limit",
+			"http_max_conns", httpCap, "nofile", nofile)
+	}
+	httpLn = newLimitListener(httpLn, httpCap)
 
 	store, err := newSessionStore(cfg.Sessions, log)
 	if err != nil {
@@ -77,22 +87,20 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		checkSrv   = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
 			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes,
+			Limits: cfg.Listen.Limits.envoyLimits(),
 		}))
 		healthSrv = health.NewServer()
 		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv)
-		httpSrv   = &http.Server{
-			Handler: envoy.NewHTTPHandler(envoy.HTTPConfig{
-				Ready:   store.Ready,
-				Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-				Mount:   saml.Mount(),
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
+		httpSrv   = cfg.Listen.Limits.httpServer(envoy.NewHTTPHandler(envoy.HTTPConfig{
+			Ready:   store.Ready,
+			Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			Mount:   saml.Mount(),
+		}), log)
 	)
 
 	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
+		"nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })
