@@ -42,6 +42,8 @@ type ListenConfig struct {
 	// Limits bound what clients can hold: connections, time, bytes, and
 	// Checks in flight (see listen.go).
 	Limits LimitsConfig `yaml:"limits"`
+	// TLS puts TLS or mTLS on both listeners (see tls.go).
+	TLS TLSConfig `yaml:"tls"`
 }
 
 // LogConfig configures the server log (not the decision log).
@@ -192,7 +194,7 @@ type PolicyConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen: ListenConfig{GRPC: ":9191", HTTP: ":8080", MaxRequestBytes: 80 << 20, ShutdownTimeout: 10 * time.Second,
-			Limits: defaultLimits()},
+			Limits: defaultLimits(), TLS: TLSConfig{AllowedSANs: []string{}, ReloadInterval: 10 * time.Second}},
 		Log:         LogConfig{Level: "info", Format: "json"},
 		DecisionLog: DecisionLogConfig{Path: "-"},
 		Sessions: SessionsConfig{
@@ -398,6 +400,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		bad("listen.shutdown_timeout", "must not be negative")
 	}
 	c.Listen.Limits.validate(bad, c.Listen.MaxRequestBytes)
+	c.Listen.TLS.validate(bad)
 	oneOf(bad, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(bad, "log.format", c.Log.Format, "json", "text")
 	if c.DecisionLog.Path == "" {
