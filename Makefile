@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 5s
 BENCH_CONCURRENCY ?= 32
 
-.PHONY: all build run test deps lint unit policy-test bench gobench fuzz clean
+.PHONY: all build run test deps lint unit policy-test bench gobench fuzz soak clean
 
 all: build
 
@@ -49,6 +49,13 @@ policy-test:
 bench:
 	$(GO) run ./cmd/tfgate-bench -duration $(BENCHTIME) -concurrency $(BENCH_CONCURRENCY)
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/... ./rego/... ./envoy/...
+
+## soak: SOAKTIME (default 10m) of mixed traffic against extauthz serve with Redis on loopback,
+## printing RSS, goroutines and Redis keys at the start, every minute and at the end
+SOAKTIME ?= 10m
+soak:
+	$(GO) build -o $(BIN)/extauthz ./cmd/extauthz
+	$(GO) run ./cmd/tfgate-soak -duration $(SOAKTIME) -extauthz $(BIN)/extauthz
 
 ## fuzz: every fuzz target briefly (FUZZTIME each)
 fuzz:

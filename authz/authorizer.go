@@ -72,6 +72,7 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 		GRPC:        r.GRPC,
 		Body:        r.Body,
 		PartialBody: strings.EqualFold(r.Header.Get("X-Envoy-Auth-Partial-Body"), "true"),
+		Encoding:    bodyEncoding(r),
 	})
 	if err != nil {
 		return d.deny(DenyBadRequest, "malformed request: "+err.Error()), nil
@@ -190,4 +191,13 @@ func (a *Authorizer) newID() string {
 		return fmt.Sprintf("t%x", a.now().UnixNano())
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// bodyEncoding is how the request body is compressed: grpc-encoding for
+// gRPC, Content-Encoding for REST.
+func bodyEncoding(r *Request) string {
+	if r.GRPC {
+		return r.Header.Get("Grpc-Encoding")
+	}
+	return r.Header.Get("Content-Encoding")
 }

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -81,6 +83,16 @@ func grpcPredict(models ...string) []byte {
 	return append(frame, msg...)
 }
 
+// gzipFrame recompresses an uncompressed gRPC frame with gzip.
+func gzipFrame(plain []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(plain[5:])
+	w.Close()
+	z := buf.Bytes()
+	return append([]byte{1, byte(len(z) >> 24), byte(len(z) >> 16), byte(len(z) >> 8), byte(len(z))}, z...)
+}
+
 func TestCheck(t *testing.T) {
 	store := &fakeStore{sessions: map[string]Session{
 		"good":    session("ml"),
@@ -150,6 +162,21 @@ func TestCheck(t *testing.T) {
 		"grpc smuggled second model_spec": {
 			req:    Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: grpcPredict("m", "secret"), Header: http.Header{"Authorization": {"Bearer good"}}},
 			denial: DenyForbidden,
+		},
+		"grpc gzip, allowed model": {
+			req: Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: gzipFrame(grpcPredict("m")),
+				Header: http.Header{"Authorization": {"Bearer good"}, "Grpc-Encoding": {"gzip"}}},
+			allow: true,
+		},
+		"grpc gzip, second model_spec inside": {
+			req: Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: gzipFrame(grpcPredict("m", "secret")),
+				Header: http.Header{"Authorization": {"Bearer good"}, "Grpc-Encoding": {"gzip"}}},
+			denial: DenyForbidden,
+		},
+		"grpc compressed, unknown encoding": {
+			req: Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: gzipFrame(grpcPredict("m")),
+				Header: http.Header{"Authorization": {"Bearer good"}, "Grpc-Encoding": {"snappy"}}},
+			denial: DenyBadRequest,
 		},
 		"grpc truncated": {
 			req:    Request{Method: "POST", Path: "/tensorflow.serving.PredictionService/Predict", GRPC: true, Body: grpcPredict("m")[:6], Header: http.Header{"Authorization": {"Bearer good"}}},

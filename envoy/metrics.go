@@ -16,6 +16,7 @@ type Metrics struct {
 	allow, failed prometheus.Counter
 	denied        map[authz.Denial]prometheus.Counter
 	checks        *prometheus.CounterVec
+	shedChecks    *prometheus.CounterVec
 }
 
 // NewMetrics registers the Check metrics with reg.
@@ -34,11 +35,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failed: checks.WithLabelValues("error", ""),
 		denied: make(map[authz.Denial]prometheus.Counter, len(denialKinds)),
 		checks: checks,
+		shedChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tfgate_checks_shed_total",
+			Help: "Checks refused with RESOURCE_EXHAUSTED before deciding, by reason (queue_full, queue_timeout, memory).",
+		}, []string{"reason"}),
 	}
 	for d, kind := range denialKinds {
 		m.denied[d] = checks.WithLabelValues("deny", kind)
 	}
-	reg.MustRegister(checks, m.latency)
+	for _, reason := range []string{shedQueueFull, shedQueueTimeout, shedMemory} {
+		m.shedChecks.WithLabelValues(reason) // exported at 0 from the start
+	}
+	reg.MustRegister(checks, m.latency, m.shedChecks)
 	return m
 }
 
@@ -65,4 +73,11 @@ func (m *Metrics) observe(d *authz.Decision, err error, latency time.Duration) {
 		}
 		c.Inc()
 	}
+}
+
+func (m *Metrics) shed(reason string) {
+	if m == nil {
+		return
+	}
+	m.shedChecks.WithLabelValues(reason).Inc()
 }

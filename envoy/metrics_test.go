@@ -68,6 +68,9 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 		"tfgate_checks_total kind=forbidden result=deny":       1,
 		"tfgate_checks_total kind=bad_request result=deny":     1,
 		"tfgate_check_duration_seconds":                        6,
+		"tfgate_checks_shed_total reason=queue_full":           0,
+		"tfgate_checks_shed_total reason=queue_timeout":        0,
+		"tfgate_checks_shed_total reason=memory":               0,
 	}
 	if len(got) != len(want) {
 		t.Errorf("series %v, want %v", got, want)

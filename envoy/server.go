@@ -43,6 +43,9 @@ type Config struct {
 	// MaxRecvMsgSize bounds a CheckRequest; it must exceed Envoy's
 	// max_request_bytes for gRPC bodies. Default: 80 MiB.
 	MaxRecvMsgSize int
+	// Limits bound the Checks decided at once, the queue in front of them,
+	// the CheckRequest bytes held at once and the gRPC transport.
+	Limits Limits
 	// Now is the clock; default: time.Now.
 	Now func() time.Time
 }
@@ -50,8 +53,10 @@ type Config struct {
 // Server implements envoy.service.auth.v3.Authorization.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	cfg  Config
-	resp responder
+	cfg         Config
+	resp        responder
+	admission   *admission
+	overloadLog overloadLog
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -79,8 +84,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.LogoutURL == "" {
 		cfg.LogoutURL = "/saml/logout"
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if int64(cfg.MaxRecvMsgSize) > cfg.Limits.MaxInFlightBytes {
+		return nil, errors.New("envoy: MaxRecvMsgSize exceeds Limits.MaxInFlightBytes: such a request could never be decided")
+	}
 	return &Server{cfg: cfg, resp: responder{loginURL: cfg.LoginURL, realm: "tfgate",
-		homeURL: cfg.HomeURL, logoutURL: cfg.LogoutURL, contact: cfg.Contact}}, nil
+		homeURL: cfg.HomeURL, logoutURL: cfg.LogoutURL, contact: cfg.Contact}, admission: newAdmission(cfg.Limits)}, nil
 }
 
 // Check answers Envoy. A decision (allow or deny) is an OK RPC; a failure
@@ -103,11 +112,12 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 }
 
 // NewGRPCServer returns a gRPC server with the Authorization service, the
-// standard health service (reporting through hs) and reflection.
+// standard health service (reporting through hs) and reflection, under the
+// server's Limits (see limits.go); opts come after them and so win.
 func NewGRPCServer(s *Server, hs *health.Server, opts ...grpc.ServerOption) *grpc.Server {
-	opts = append([]grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.MaxRecvMsgSize)}, opts...)
+	opts = append(serverOptions(s.cfg), opts...)
 	g := grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(g, s)
+	g.RegisterService(serviceDesc(), s)
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 	return g

@@ -220,11 +220,22 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 	if token == "" {
 		return authz.Session{}, ErrNotFound
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	ref := refOf(token)
 	key := sessionKey(r.prefix, ref)
 	b, pttl, err := r.get(ctx, key)
+	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+		// Once more with a fresh budget: under CPU overload the answer may
+		// have arrived while this goroutine waited to run, and a healthy
+		// Redis must not be reported as failed for that. A Redis that is
+		// really down costs two budgets, still inside Envoy's timeout.
+		cancel()
+		ctx, cancel = context.WithTimeout(parent, r.timeout)
+		defer cancel()
+		b, pttl, err = r.get(ctx, key)
+	}
 	if errors.Is(err, redis.Nil) {
 		return authz.Session{}, ErrNotFound
 	}

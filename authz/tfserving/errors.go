@@ -15,8 +15,18 @@ var (
 	ErrTruncated = errors.New("tfserving: truncated gRPC frame")
 	// ErrTrailingBytes means bytes follow the one message of a unary call.
 	ErrTrailingBytes = errors.New("tfserving: bytes after the gRPC message")
-	// ErrCompressed means a compressed gRPC frame; it is not decompressed.
-	ErrCompressed = errors.New("tfserving: compressed gRPC message")
+	// ErrCompressed means a compressed gRPC frame without a grpc-encoding
+	// naming how (none or "identity"), which gRPC servers refuse.
+	ErrCompressed = errors.New("tfserving: compressed gRPC message without a grpc-encoding")
+	// ErrUnsupportedEncoding means a compression other than gzip or
+	// deflate, which TF Serving does not decompress either.
+	ErrUnsupportedEncoding = errors.New("tfserving: unsupported compression")
+	// ErrInflateLimit means a compressed body that inflates past
+	// MaxInflatedBytes or MaxInflateRatio: a decompression bomb.
+	ErrInflateLimit = errors.New("tfserving: compressed body inflates past the limits")
+	// ErrMalformedCompression means compressed data that does not
+	// decompress, or bytes after the compressed stream.
+	ErrMalformedCompression = errors.New("tfserving: malformed compressed data")
 	// ErrMalformedFrame means a gRPC frame flag other than 0 or 1.
 	ErrMalformedFrame = errors.New("tfserving: malformed gRPC frame")
 	// ErrMalformedMessage means protobuf bytes TF Serving would fail to

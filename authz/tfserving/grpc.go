@@ -103,13 +103,7 @@ func grpcMessage(r Request) ([]byte, error) {
 	if len(b) < 5 {
 		return nil, fmt.Errorf("%w: %d bytes, want at least 5", ErrTruncated, len(b))
 	}
-	switch b[0] {
-	case 0:
-	case 1:
-		// Decompressing would let a small body expand without bound; clients
-		// of a guarded server must not compress requests.
-		return nil, ErrCompressed
-	default:
+	if b[0] > 1 {
 		return nil, fmt.Errorf("%w: flag %d", ErrMalformedFrame, b[0])
 	}
 	want := 5 + uint64(binary.BigEndian.Uint32(b[1:5]))
@@ -119,5 +113,13 @@ func grpcMessage(r Request) ([]byte, error) {
 	case uint64(len(b)) > want:
 		return nil, fmt.Errorf("%w: %d bytes, frame says %d", ErrTrailingBytes, len(b), want)
 	}
-	return b[5:], nil
+	if b[0] == 0 {
+		return b[5:], nil // grpc-encoding names what the client may use; this one is plain
+	}
+	// Compressed with grpc-encoding, as TF Serving's gRPC server accepts:
+	// inflated under hard limits (inflate.go).
+	if enc := strings.TrimSpace(r.Encoding); enc == "" || strings.EqualFold(enc, "identity") {
+		return nil, ErrCompressed
+	}
+	return inflate(r.Encoding, b[5:])
 }

@@ -13,4 +13,8 @@ type Request struct {
 	Body []byte
 	// PartialBody is true when Envoy said x-envoy-auth-partial-body: true.
 	PartialBody bool
+	// Encoding is how Body is compressed: for gRPC the grpc-encoding
+	// header (used when the frame's compressed flag is set), for REST the
+	// Content-Encoding header. Empty means not compressed.
+	Encoding string
 }

@@ -93,7 +93,18 @@ func bodySignature(r Request) (string, error) {
 	if r.PartialBody {
 		return "", ErrPartialBody
 	}
-	return jsonSignature(r.Body)
+	body := r.Body
+	if enc := strings.TrimSpace(r.Encoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		// TF Serving's HTTP server inflates a gzip request body.
+		if !strings.EqualFold(enc, "gzip") {
+			return "", fmt.Errorf("%w: Content-Encoding %q", ErrUnsupportedEncoding, enc)
+		}
+		var err error
+		if body, err = inflate(enc, body); err != nil {
+			return "", err
+		}
+	}
+	return jsonSignature(body)
 }
 
 func parseGet(r Request) Target {

@@ -51,6 +51,11 @@ type ListenConfig struct {
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM.
 	// Default: 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Limits bound what clients can hold: connections, time, bytes, and
+	// Checks in flight (see listen.go).
+	Limits LimitsConfig `yaml:"limits"`
+	// TLS puts TLS or mTLS on both listeners (see tls.go).
+	TLS TLSConfig `yaml:"tls"`
 }
 
 // LogConfig configures the server log (not the decision log).
@@ -201,7 +206,8 @@ type PolicyConfig struct {
 // leaves out.
 func DefaultConfig() Config {
 	return Config{
-		Listen:      ListenConfig{GRPC: ":9191", HTTP: ":8080", MaxRequestBytes: 80 << 20, ShutdownTimeout: 10 * time.Second},
+		Listen: ListenConfig{GRPC: ":9191", HTTP: ":8080", MaxRequestBytes: 80 << 20, ShutdownTimeout: 10 * time.Second,
+			Limits: defaultLimits(), TLS: TLSConfig{AllowedSANs: []string{}, ReloadInterval: 10 * time.Second}},
 		Log:         LogConfig{Level: "info", Format: "json"},
 		DecisionLog: DecisionLogConfig{Path: "-"},
 		Sessions: SessionsConfig{
@@ -545,6 +551,8 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	if c.Listen.ShutdownTimeout < 0 {
 		bad("listen.shutdown_timeout", "must not be negative")
 	}
+	c.Listen.Limits.validate(bad, c.Listen.MaxRequestBytes)
+	c.Listen.TLS.validate(bad)
 	oneOf(bad, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(bad, "log.format", c.Log.Format, "json", "text")
 	switch p := c.DecisionLog.Path; p {

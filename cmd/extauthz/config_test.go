@@ -54,6 +54,8 @@ func TestParseConfigErrors(t *testing.T) {
 		"two problems":            {"log:\n  level: loud\n  format: xml\n", []string{"line 2: log.level", "line 3: log.format"}},
 		"not yaml":                {"listen: [\n", []string{"line"}},
 		"open redirect login":     {"saml:\n  login_url: //evil.example\n", []string{"saml.login_url"}},
+		"budget below request":    {"listen:\n  limits:\n    max_in_flight_bytes: 1048576\n", []string{"line 3: listen.limits.max_in_flight_bytes"}},
+		"zero read timeout":       {"listen:\n  limits:\n    http_read_timeout: 0s\n", []string{"line 3: listen.limits.http_read_timeout: must be positive"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -40,16 +41,16 @@ type devListen struct {
 	addr string
 }
 
+// listenAll checks every address first and binds only when all are valid,
+// so a bad flag is reported as such, whatever holds the other ports.
 func listenAll(addrs []devListen) error {
 	for _, a := range addrs {
-		host, _, err := net.SplitHostPort(a.addr)
-		if err != nil {
-			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
+		if err := checkDevAddr(a.addr); err != nil {
+			return fmt.Errorf("--%s %w", a.flag, err)
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			// The dev stack trusts a one-click IdP: never off this machine.
-			return fmt.Errorf("--%s %q: extauthz dev listens on loopback addresses only", a.flag, a.addr)
-		}
+	}
+	for _, a := range addrs {
+		var err error
 		if *a.ln, err = net.Listen("tcp", a.addr); err != nil {
 			if a.flag == "" {
 				return err
@@ -57,6 +58,22 @@ func listenAll(addrs []devListen) error {
 			return fmt.Errorf("%w (choose another address with --%s, e.g. --%s 127.0.0.1:0 for any free port; with make: make run ARGS=\"--%s ...\")",
 				err, a.flag, a.flag, a.flag)
 		}
+	}
+	return nil
+}
+
+// checkDevAddr accepts host:port on loopback only: the dev stack trusts a
+// one-click IdP, so it never listens off this machine.
+func checkDevAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q: extauthz dev listens on loopback addresses only", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: %q is not a port number", addr, port)
 	}
 	return nil
 }

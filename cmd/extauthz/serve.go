@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 
 	"github.com/tfgate/tfgate/authz"
@@ -47,6 +50,25 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	defer grpcLn.Close()
 	defer httpLn.Close()
 	log := newLogger(cfg.Log, stderr)
+	nofile, err := raiseNoFile()
+	if err != nil {
+		log.Warn("file descriptor limit", "error", err)
+	}
+	httpCap := cfg.Listen.Limits.httpConnCap(nofile)
+	if httpCap < cfg.Listen.Limits.HTTPMaxConns {
+		log.Warn("HTTP connections capped below listen.limits.http_max_conns by the file descriptor limit",
+			"http_max_conns", httpCap, "nofile", nofile)
+	}
+	httpLn = newLimitListener(httpLn, httpCap)
+	var grpcOpts []grpc.ServerOption
+	var certs *tlsReloader
+	if cfg.Listen.TLS.enabled() {
+		if certs, err = newTLSReloader(cfg.Listen.TLS, log); err != nil {
+			return err
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(certs.serverConfig("h2"))))
+		httpLn = tls.NewListener(httpLn, certs.serverConfig("http/1.1"))
+	}
 
 	store, err := newSessionStore(cfg.Sessions, log)
 	if err != nil {
@@ -78,27 +100,28 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		checkSrv   = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
 			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes, Contact: cfg.Pages.Contact,
+			Limits: cfg.Listen.Limits.envoyLimits(),
 		}))
 		healthSrv = health.NewServer()
-		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv)
-		httpSrv   = &http.Server{
-			Handler: envoy.NewHTTPHandler(envoy.HTTPConfig{
-				Ready:   store.Ready,
-				Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-				Mount:   saml.Mount(),
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
+		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv, grpcOpts...)
+		httpSrv   = cfg.Listen.Limits.httpServer(envoy.NewHTTPHandler(envoy.HTTPConfig{
+			Ready:   store.Ready,
+			Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			Mount:   saml.Mount(),
+		}), log)
 	)
 
 	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
+		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })
 	g.Go(func() error { return store.Run(gctx, healthSrv) })
 	g.Go(func() error { return saml.Run(gctx) })
+	if certs != nil {
+		g.Go(func() error { return certs.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			return err

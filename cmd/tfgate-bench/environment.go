@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
@@ -12,21 +13,23 @@ import (
 // environment holds what scenarios share: the Redis the tool started, if
 // it started one.
 type environment struct {
-	redisAddr string
-	redis     *loadgen.RedisServer
-	stderr    io.Writer
+	redisAddr    string
+	redisTimeout time.Duration
+	redis        *loadgen.RedisServer
+	stderr       io.Writer
 }
 
 // measured is one scenario's result and the outcome it was checked for.
 type measured struct {
 	loadgen.Result
 	expect string
+	shed   float64
 }
 
 // measure starts the scenario's server, measures it and stops it. A
 // non-empty skipped says why the scenario could not run on this machine.
 func (e *environment) measure(ctx context.Context, name string, cfg loadgen.MeasureConfig) (res measured, skipped string, err error) {
-	opts := loadgen.Options{}
+	opts := loadgen.Options{RedisTimeout: e.redisTimeout}
 	if loadgen.NeedsRedis(name) {
 		addr, err := e.redisFor(ctx)
 		if errors.Is(err, loadgen.ErrNoRedisServer) {
@@ -48,7 +51,7 @@ func (e *environment) measure(ctx context.Context, name string, cfg loadgen.Meas
 	if err != nil {
 		return measured{}, "", err
 	}
-	return measured{Result: r, expect: srv.Expect.String()}, "", nil
+	return measured{Result: r, expect: srv.Expect.String(), shed: srv.Shed()}, "", nil
 }
 
 // redisFor returns the -redis address, or starts redis-server once.

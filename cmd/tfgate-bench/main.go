@@ -42,6 +42,7 @@ type options struct {
 	measure   loadgen.MeasureConfig
 	scenarios []string
 	redis     string
+	redisTO   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.measure.Conns, "conns", 1, "gRPC connections the requests are spread over (Envoy opens one per worker thread)")
 	fs.StringVar(&scenarios, "scenarios", "",
 		"comma-separated scenarios to run, in that order (default: all, as listed):\n"+describeScenarios())
+	fs.DurationVar(&o.redisTO, "redis-timeout", 0, "Redis budget of one Check in the Redis scenarios (extauthz's default is 50ms; 0: the 500ms Check timeout)")
 	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis and allow-redis-cached (default: start redis-server on a free loopback port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tfgate-bench [flags]\n\n"+
@@ -108,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	env := &environment{redisAddr: o.redis, stderr: stderr}
+	env := &environment{redisAddr: o.redis, redisTimeout: o.redisTO, stderr: stderr}
 	defer env.close()
 
 	rep := report{cfg: o.measure}
@@ -124,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			rep.notes = append(rep.notes, name+": skipped: "+skipped)
 			continue
 		}
-		rep.rows = append(rep.rows, row{name: name, expect: res.expect, result: res.Result})
+		rep.rows = append(rep.rows, row{name: name, expect: res.expect, result: res.Result, shed: res.shed})
 	}
 	rep.print(stdout)
 	if failed := rep.failed(); failed > 0 {

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
@@ -26,6 +29,7 @@ type row struct {
 	name   string
 	expect string
 	result loadgen.Result
+	shed   float64
 }
 
 // report is the table and the notes under it.
@@ -71,6 +75,11 @@ func (r *report) print(w io.Writer) {
 	for _, row := range r.rows {
 		if row.result.FirstErr != nil {
 			fmt.Fprintf(w, "%s: %d of %d requests failed, e.g.: %v\n", row.name, row.result.Errors, row.result.Requests, row.result.FirstErr)
+			fmt.Fprintf(w, "%s: failures by gRPC code: %s (RESOURCE_EXHAUSTED: shed under overload; UNAVAILABLE: could not decide, e.g. Redis budget expired)\n",
+				row.name, byCode(row.result.ErrorsByCode))
+		}
+		if row.shed > 0 {
+			fmt.Fprintf(w, "%s: tfgate_checks_shed_total %.0f (warm-up included)\n", row.name, row.shed)
 		}
 	}
 	for _, n := range r.notes {
@@ -167,4 +176,17 @@ func writeTable(w io.Writer, cells [][]string) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
+}
+
+func byCode(m map[codes.Code]uint64) string {
+	cs := make([]codes.Code, 0, len(m))
+	for c := range m {
+		cs = append(cs, c)
+	}
+	slices.Sort(cs)
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
 }

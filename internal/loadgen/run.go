@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Caller makes one request. worker is the calling goroutine's index in
@@ -42,6 +45,10 @@ type Result struct {
 	Elapsed time.Duration
 	// Latency holds the latency of every successful request.
 	Latency *Histogram
+	// ErrorsByCode splits Errors by gRPC status code: RESOURCE_EXHAUSTED
+	// is a Check tfgate shed under overload, UNAVAILABLE one it could not
+	// decide (e.g. the Redis budget expired), UNKNOWN a wrong answer.
+	ErrorsByCode map[codes.Code]uint64
 }
 
 // RPS returns completed requests per second.
@@ -74,7 +81,7 @@ func Run(ctx context.Context, call Caller, cfg RunConfig) (Result, error) {
 		wg.Go(func() { results[w].loop(ctx, call, w, &seq, cfg.MaxRequests) })
 	}
 	wg.Wait()
-	res := Result{Elapsed: time.Since(start), Latency: &Histogram{}}
+	res := Result{Elapsed: time.Since(start), Latency: &Histogram{}, ErrorsByCode: map[codes.Code]uint64{}}
 	for i := range results {
 		wr := &results[i]
 		res.Requests += wr.requests
@@ -83,6 +90,9 @@ func Run(ctx context.Context, call Caller, cfg RunConfig) (Result, error) {
 			res.FirstErr = wr.firstErr
 		}
 		res.Latency.Merge(&wr.latency)
+		for c, n := range wr.byCode {
+			res.ErrorsByCode[c] += n
+		}
 	}
 	return res, nil
 }
@@ -92,6 +102,7 @@ type workerResult struct {
 	requests, errors uint64
 	firstErr         error
 	latency          Histogram
+	byCode           map[codes.Code]uint64
 }
 
 func (wr *workerResult) loop(ctx context.Context, call Caller, w int, seq *atomic.Uint64, maxRequests uint64) {
@@ -111,6 +122,10 @@ func (wr *workerResult) loop(ctx context.Context, call Caller, w int, seq *atomi
 		wr.requests++
 		if err != nil {
 			wr.errors++
+			if wr.byCode == nil {
+				wr.byCode = map[codes.Code]uint64{}
+			}
+			wr.byCode[status.Code(err)]++
 			if wr.firstErr == nil {
 				wr.firstErr = err
 			}

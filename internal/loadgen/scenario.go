@@ -10,6 +10,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
@@ -112,6 +113,10 @@ type Options struct {
 	// through (they differ in stream id, x-request-id and client port).
 	// default: 64.
 	Variants int
+	// RedisTimeout is the Redis budget of one Check (extauthz's
+	// sessions.redis.timeout, 50ms by default there). default: 500ms, the
+	// Check timeout, so that only a failed Redis fails a Check.
+	RedisTimeout time.Duration
 }
 
 // Server is one scenario's Authorization server, listening on a loopback
@@ -129,7 +134,31 @@ type Server struct {
 	Timeout time.Duration
 
 	grpc    *grpc.Server
+	metrics *prometheus.Registry
 	cleanup []func()
+	// redisTimeout is Options.RedisTimeout.
+	redisTimeout time.Duration
+}
+
+// Shed returns tfgate_checks_shed_total as the server's /metrics would
+// show it (summed over reasons); 0 for the no-op server.
+func (s *Server) Shed() float64 {
+	if s.metrics == nil {
+		return 0
+	}
+	mfs, err := s.metrics.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "tfgate_checks_shed_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 // Start starts the named scenario's server on 127.0.0.1:0 and, for the
@@ -142,7 +171,7 @@ func Start(ctx context.Context, name string, opts Options) (*Server, error) {
 	if opts.Variants <= 0 {
 		opts.Variants = defaultVariants
 	}
-	s := &Server{Name: name, Timeout: restTimeout, Expect: Expectation{Allow: true, User: Subject}}
+	s := &Server{Name: name, Timeout: restTimeout, Expect: Expectation{Allow: true, User: Subject}, redisTimeout: opts.RedisTimeout}
 	token, err := authz.NewToken(nil)
 	if err != nil {
 		return nil, err
@@ -202,12 +231,12 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 	} else {
 		s.Expect = Expectation{HTTPStatus: http.StatusUnauthorized}
 	}
-	srv, closeSrv, err := NewCheckServer(ctx, store, sp.uncached)
+	srv, reg, closeSrv, err := newCheckServer(ctx, store, sp.uncached)
 	if err != nil {
 		return err
 	}
 	s.cleanup = append(s.cleanup, closeSrv)
-	s.grpc = newTFGateGRPC(srv)
+	s.grpc, s.metrics = newTFGateGRPC(srv), reg
 	return nil
 }
 
@@ -217,7 +246,11 @@ func (s *Server) redisStore(addr string) (*session.Redis, error) {
 		return nil, ErrNeedRedis
 	}
 	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, ContextTimeoutEnabled: true})
-	r, err := session.NewRedis(client, benchRedisConfig())
+	cfg := benchRedisConfig()
+	if s.redisTimeout > 0 {
+		cfg.Timeout = s.redisTimeout
+	}
+	r, err := session.NewRedis(client, cfg)
 	if err != nil {
 		client.Close()
 		return nil, err

@@ -29,30 +29,37 @@ const maxRecvMsgSize = 80 << 20
 // too. uncached turns the policy decision cache off. close releases the
 // decision log.
 func NewCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, close func(), err error) {
+	srv, _, close, err = newCheckServer(ctx, store, uncached)
+	return srv, close, err
+}
+
+// newCheckServer is NewCheckServer that also returns the metrics registry.
+func newCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, reg *prometheus.Registry, close func(), err error) {
 	cfg := rego.Config{}
 	if uncached {
 		cfg.DecisionCacheEntries = -1
 	}
 	policy, err := rego.New(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading the embedded policy: %w", err)
+		return nil, nil, nil, fmt.Errorf("loading the embedded policy: %w", err)
 	}
 	authorizer, err := authz.New(authz.Config{Sessions: store, Policy: policy})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	decisions := authz.NewDecisionLog(io.Discard)
+	reg = prometheus.NewRegistry()
 	srv, err = envoy.NewServer(envoy.Config{
 		Checker:        authorizer,
 		Decisions:      decisions,
-		Metrics:        envoy.NewMetrics(prometheus.NewRegistry()),
+		Metrics:        envoy.NewMetrics(reg),
 		MaxRecvMsgSize: maxRecvMsgSize,
 	})
 	if err != nil {
 		decisions.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return srv, func() { decisions.Close() }, nil
+	return srv, reg, func() { decisions.Close() }, nil
 }
 
 // newTFGateGRPC returns the gRPC server extauthz serves: Check, health and

@@ -1,0 +1,458 @@
+// Command tfgate-soak runs `extauthz serve` with the Redis session store
+// on loopback under bounded mixed traffic (allowed, denied and anonymous
+// Checks, anonymous /saml/login floods, refresh-token rotations, new token
+// grants, slow HTTP clients) and reports the server's RSS, goroutines and
+// Redis key count at the start, every -sample and at the end, so one can
+// see whether they stay flat.
+//
+// Usage:
+//
+//	tfgate-soak [-duration 10m] [-sample 1m] [-extauthz PATH]
+//
+// Without -extauthz it builds ./cmd/extauthz first. It starts its own
+// redis-server and development IdP; every address is 127.0.0.1.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tfgate/tfgate/internal/devidp"
+	"github.com/tfgate/tfgate/internal/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "tfgate-soak:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tfgate-soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", 10*time.Minute, "how long to drive traffic (bounded)")
+	sample := fs.Duration("sample", time.Minute, "how often to print RSS, goroutines and Redis keys")
+	bin := fs.String("extauthz", "", "extauthz binary (default: go build ./cmd/extauthz)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *duration <= 0 || *duration > 24*time.Hour || *sample <= 0 {
+		return errors.New("-duration must be in (0, 24h], -sample positive")
+	}
+	dir, err := os.MkdirTemp("", "tfgate-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *bin == "" {
+		*bin = filepath.Join(dir, "extauthz")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", *bin, "./cmd/extauthz").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go build ./cmd/extauthz (run from the repository root, or pass -extauthz): %v\n%s", err, out)
+		}
+	}
+
+	rs, err := loadgen.StartRedis()
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+
+	s, err := startStack(ctx, dir, *bin, rs.Addr, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+
+	fmt.Fprintf(stdout, "tfgate-soak: extauthz pid %d, HTTP %s, gRPC %s, redis %s; traffic for %v\n", s.cmd.Process.Pid, s.base, s.grpcAddr, rs.Addr, *duration)
+	start, err := s.measure(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-8s %s\n", "start", start)
+
+	var c counters
+	tctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	s.traffic(tctx, &wg, &c)
+	t0 := time.Now()
+	tick := time.NewTicker(*sample)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-tctx.Done():
+			break loop
+		case <-tick.C:
+			m, err := s.measure(ctx, rdb)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%-8s %s  %s\n", time.Since(t0).Round(time.Second), m, c.String())
+		}
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	sleep(ctx, 2*time.Second) // let the server notice the clients that left
+	end, err := s.measure(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-8s %s  %s\n", "end", end, c.String())
+	fmt.Fprintf(stdout, "change   rss %+.1f MB, goroutines %+d, redis keys %+d\n",
+		float64(end.rss-start.rss)/1e6, end.goroutines-start.goroutines, end.keys-start.keys)
+	if n := c.wrong.Load(); n > 0 {
+		return fmt.Errorf("%d Checks got the wrong answer (e.g. %v)", n, c.firstWrong.Load())
+	}
+	return nil
+}
+
+// stack is the running extauthz and what talks to it.
+type stack struct {
+	cmd      *exec.Cmd
+	base     string // http://127.0.0.1:port of the HTTP listener
+	grpcAddr string
+	idp      *devidp.IdP
+	checks   authv3.AuthorizationClient
+	conn     *grpc.ClientConn
+	allow    string // alice's access token
+	deny     string // dave's access token
+	refresh  string // alice's refresh token
+	http     *http.Client
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startStack(ctx context.Context, dir, bin, redisAddr string, stderr io.Writer) (*stack, error) {
+	httpAddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + httpAddr
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	idp, err := devidp.New(devidp.Config{
+		BaseURL: "http://" + idpLn.Addr().String(),
+		SPs:     []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs", base + "/token"}}},
+	})
+	if err != nil {
+		idpLn.Close()
+		return nil, err
+	}
+	go idp.Serve(ctx, idpLn)
+	md, err := idp.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	mdFile, cfgFile := filepath.Join(dir, "idp.xml"), filepath.Join(dir, "extauthz.yaml")
+	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`listen:
+  grpc: 127.0.0.1:0
+  http: %s
+  shutdown_timeout: 2s
+decision_log:
+  path: "off"
+log:
+  level: info
+sessions:
+  store: redis
+  cookie_name: tfgate
+  redis:
+    addrs: [%q]
+saml:
+  base_url: %s
+  idps:
+    - name: dev
+      metadata_file: %s
+`, httpAddr, redisAddr, base, mdFile)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfgFile)
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &stack{cmd: cmd, base: base, idp: idp, http: &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	lines := bufio.NewScanner(logs)
+	for lines.Scan() {
+		var l struct{ Msg, GRPC string }
+		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "extauthz started" {
+			s.grpcAddr = l.GRPC
+			break
+		}
+		fmt.Fprintln(stderr, lines.Text())
+	}
+	go io.Copy(io.Discard, logs)
+	if s.grpcAddr == "" {
+		s.stop()
+		return nil, errors.New("extauthz did not start")
+	}
+	if s.conn, err = grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.checks = authv3.NewAuthorizationClient(s.conn)
+	users := devidp.DefaultUsers()
+	alice, err := s.grant(ctx, users[0])
+	if err == nil {
+		var dave tokenResponse
+		dave, err = s.grant(ctx, users[3])
+		s.allow, s.refresh, s.deny = alice.AccessToken, alice.RefreshToken, dave.AccessToken
+	}
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stack) stop() {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	Error        string `json:"error"`
+}
+
+func (s *stack) postToken(ctx context.Context, form url.Values) (tokenResponse, int, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return tokenResponse{}, 0, err
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	err = json.NewDecoder(resp.Body).Decode(&tr)
+	return tr, resp.StatusCode, err
+}
+
+// grant signs user in with an RFC 7522 assertion.
+func (s *stack) grant(ctx context.Context, user devidp.User) (tokenResponse, error) {
+	_, assertion, err := s.idp.NewAssertion(devidp.ResponseOptions{User: user, ACSURL: s.base + "/token"})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	tr, code, err := s.postToken(ctx, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:saml2-bearer"}, "assertion": {assertion}})
+	if err == nil && code != 200 {
+		err = fmt.Errorf("token grant for %s: HTTP %d %s", user.ID, code, tr.Error)
+	}
+	return tr, err
+}
+
+type counters struct {
+	allow, deny, anon, logins, rotations, rotationErrs, grants, slow atomic.Int64
+	wrong                                                            atomic.Int64
+	firstWrong                                                       atomic.Value
+}
+
+func (c *counters) String() string {
+	return fmt.Sprintf("checks allow %d deny %d anon %d wrong %d | logins %d | rotations %d (refused %d) | grants %d | slow conns %d",
+		c.allow.Load(), c.deny.Load(), c.anon.Load(), c.wrong.Load(), c.logins.Load(),
+		c.rotations.Load(), c.rotationErrs.Load(), c.grants.Load(), c.slow.Load())
+}
+
+func (c *counters) fail(what string) {
+	if c.wrong.Add(1) == 1 {
+		c.firstWrong.Store(what)
+	}
+}
+
+// traffic starts every kind of client; each stops when ctx is done.
+func (s *stack) traffic(ctx context.Context, wg *sync.WaitGroup, c *counters) {
+	check := func(token string, want codes.Code, n *atomic.Int64) {
+		h := map[string]string{"accept": "application/json"}
+		if token != "" {
+			h["authorization"] = "Bearer " + token
+		}
+		req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+			Http: &authv3.AttributeContext_HttpRequest{Method: "POST", Path: "/v1/models/half_plus_two:predict", Headers: h},
+		}}}
+		for ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			resp, err := s.checks.Check(cctx, req)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if got := codes.Code(resp.GetStatus().GetCode()); err != nil || got != want {
+				c.fail(fmt.Sprintf("want %v, got %v %v", want, got, err))
+				continue
+			}
+			n.Add(1)
+		}
+	}
+	wg.Go(func() { check(s.allow, codes.OK, &c.allow) })
+	wg.Go(func() { check(s.allow, codes.OK, &c.allow) })
+	wg.Go(func() { check(s.deny, codes.PermissionDenied, &c.deny) })
+	wg.Go(func() { check("", codes.Unauthenticated, &c.anon) })
+	for range 2 { // anonymous /saml/login flood
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", s.base+"/saml/login?return_to=%2Fv1%2Fmodels%2Fhalf_plus_two", nil)
+				if resp, err := s.http.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					c.logins.Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() { // refresh rotations of one grant, as fast as allowed
+		refresh := s.refresh
+		for ctx.Err() == nil {
+			tr, code, err := s.postToken(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+			switch {
+			case err == nil && code == 200 && tr.RefreshToken != "":
+				refresh = tr.RefreshToken
+				c.rotations.Add(1)
+			case ctx.Err() == nil:
+				c.rotationErrs.Add(1)
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	})
+	wg.Go(func() { // a new sign-in (token grant) every 100ms, alternating users
+		users := devidp.DefaultUsers()
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := s.grant(ctx, users[i%len(users)]); err == nil {
+				c.grants.Add(1)
+			}
+			sleep(ctx, 100*time.Millisecond)
+		}
+	})
+	wg.Go(func() { // slow clients: 50 at a time, each trickling a body
+		addr := strings.TrimPrefix(s.base, "http://")
+		var inner sync.WaitGroup
+		for range 50 {
+			inner.Go(func() {
+				for ctx.Err() == nil {
+					conn, err := net.DialTimeout("tcp", addr, time.Second)
+					if err != nil {
+						sleep(ctx, 100*time.Millisecond)
+						continue
+					}
+					c.slow.Add(1)
+					fmt.Fprintf(conn, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n")
+					for ctx.Err() == nil {
+						if _, err := conn.Write([]byte("a")); err != nil {
+							break // the server cut it off
+						}
+						sleep(ctx, time.Second)
+					}
+					conn.Close()
+				}
+			})
+		}
+		inner.Wait()
+	})
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// sample is one measurement of the server.
+type sample struct {
+	rss        int64
+	goroutines int
+	keys       int64
+}
+
+func (m sample) String() string {
+	return fmt.Sprintf("rss %6.1f MB  goroutines %5d  redis keys %7d", float64(m.rss)/1e6, m.goroutines, m.keys)
+}
+
+func (s *stack) measure(ctx context.Context, rdb *redis.Client) (sample, error) {
+	var m sample
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return m, fmt.Errorf("reading the server's RSS (Linux /proc): %w", err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			m.rss = kb * 1024
+		}
+	}
+	resp, err := s.http.Get(s.base + "/metrics")
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			m.goroutines = int(f)
+		}
+	}
+	m.keys, err = rdb.DBSize(ctx).Result()
+	return m, err
+}
