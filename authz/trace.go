@@ -67,3 +67,20 @@ func (a *Authorizer) stage(ctx context.Context, s Stage) (context.Context, Stage
 	}
 	return a.tracer.StartStage(ctx, s)
 }
+
+// CheckTracer starts the span of a whole Check, continuing the trace the
+// caller propagated in r's headers. The edge (package envoy) calls it; nil
+// means tracing off.
+type CheckTracer interface {
+	StartCheck(ctx context.Context, r *Request) (context.Context, CheckSpan)
+}
+
+// CheckSpan is one Check's span.
+type CheckSpan interface {
+	// End records the Check's outcome (d, or err when it could not
+	// decide) and ends the span.
+	End(d *Decision, err error)
+	// TraceID is the span's trace id in hex, and whether it is sampled
+	// (exported).
+	TraceID() (id string, sampled bool)
+}

@@ -1,0 +1,180 @@
+package telemetry
+
+import (
+	"context"
+	"strconv"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/tfserving"
+)
+
+// Interface guards.
+var (
+	_ authz.CheckTracer = (*Tracer)(nil)
+	_ authz.Tracer      = (*Tracer)(nil)
+)
+
+// Attribute keys. None of them carries a credential or personal data.
+const (
+	attrOutcome    = attribute.Key("tfgate.outcome")
+	attrDenial     = attribute.Key("tfgate.denial")
+	attrReason     = attribute.Key("tfgate.reason")
+	attrDecisionID = attribute.Key("tfgate.decision_id")
+	attrRevision   = attribute.Key("tfgate.policy_revision")
+	attrAPI        = attribute.Key("tfgate.api")
+	attrModel      = attribute.Key("tfgate.model")
+	attrVersion    = attribute.Key("tfgate.version")
+	attrLabel      = attribute.Key("tfgate.label")
+	attrTargets    = attribute.Key("tfgate.targets")
+	attrAuth       = attribute.Key("tfgate.auth")
+	attrProtocol   = attribute.Key("tfgate.protocol")
+	attrRequestID  = attribute.Key("tfgate.request_id")
+	attrMethod     = attribute.Key("http.request.method")
+	attrFound      = attribute.Key("tfgate.session.found")
+	attrSource     = attribute.Key("tfgate.session.source")
+	attrCached     = attribute.Key("tfgate.policy.cached")
+)
+
+// StartCheck starts the span of one Check. Its parent is the trace context
+// Envoy sent: the gRPC metadata of the Check call (where Envoy puts its own
+// ext_authz span) if it has one, else the headers of the request being
+// checked (the downstream client's trace).
+func (t *Tracer) StartCheck(ctx context.Context, r *authz.Request) (context.Context, authz.CheckSpan) {
+	parent := t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if sc := trace.SpanContextFromContext(t.prop.Extract(context.Background(), mdCarrier(md))); sc.IsValid() {
+			parent = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	protocol := authz.ProtocolREST
+	if r.GRPC {
+		protocol = authz.ProtocolGRPC
+	}
+	ctx, span := t.tracer.Start(parent, "tfgate.Check", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attrMethod.String(r.Method), attrProtocol.String(protocol)))
+	if id := r.Header.Get("X-Request-Id"); id != "" && span.IsRecording() {
+		span.SetAttributes(attrRequestID.String(id))
+	}
+	return ctx, &checkSpan{span: span}
+}
+
+type checkSpan struct{ span trace.Span }
+
+// End implements authz.CheckSpan.
+func (c *checkSpan) End(d *authz.Decision, err error) {
+	defer c.span.End()
+	if !c.span.IsRecording() {
+		return
+	}
+	if err != nil {
+		c.span.SetAttributes(attrOutcome.String("error"))
+		// The error names the failing part (Redis, the policy), never
+		// input or a credential.
+		c.span.SetStatus(codes.Error, err.Error())
+		return
+	}
+	attrs := []attribute.KeyValue{attrDecisionID.String(d.ID), attrReason.String(d.Reason)}
+	if d.Allow {
+		attrs = append(attrs, attrOutcome.String("allow"))
+	} else {
+		attrs = append(attrs, attrOutcome.String("deny"), attrDenial.String(DenialName(d.Denial)))
+	}
+	if d.PolicyRevision != "" {
+		attrs = append(attrs, attrRevision.String(d.PolicyRevision))
+	}
+	if d.Subject != nil {
+		attrs = append(attrs, attrAuth.String(d.Subject.Auth))
+	}
+	attrs = append(attrs, attrTargets.Int(len(d.Targets)))
+	if len(d.Targets) > 0 {
+		attrs = append(attrs, targetAttrs(d.Targets[0])...)
+	}
+	c.span.SetAttributes(attrs...)
+}
+
+// TraceID implements authz.CheckSpan.
+func (c *checkSpan) TraceID() (string, bool) {
+	sc := c.span.SpanContext()
+	if !sc.HasTraceID() {
+		return "", false
+	}
+	return sc.TraceID().String(), sc.IsSampled()
+}
+
+func targetAttrs(t tfserving.Target) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attrAPI.String(string(t.API))}
+	if t.Model != "" {
+		attrs = append(attrs, attrModel.String(t.Model))
+	}
+	switch {
+	case t.HasVersion:
+		attrs = append(attrs, attrVersion.String(strconv.FormatInt(t.Version, 10)))
+	case t.HasLabel:
+		attrs = append(attrs, attrLabel.String(t.Label))
+	}
+	return attrs
+}
+
+// DenialName names a denial kind as metrics and spans do.
+func DenialName(d authz.Denial) string {
+	switch d {
+	case authz.DenyUnauthenticated:
+		return "unauthenticated"
+	case authz.DenyForbidden:
+		return "forbidden"
+	case authz.DenyBadRequest:
+		return "bad_request"
+	}
+	return ""
+}
+
+// StartStage implements authz.Tracer: a child span per stage.
+func (t *Tracer) StartStage(ctx context.Context, stage authz.Stage) (context.Context, authz.StageEnd) {
+	ctx, span := t.tracer.Start(ctx, stage.String())
+	var note *sessionNote
+	if stage == authz.StageSession && span.IsRecording() {
+		note = &sessionNote{}
+		ctx = context.WithValue(ctx, sessionNoteKey{}, note)
+	}
+	return ctx, func(r authz.StageResult) {
+		defer span.End()
+		if !span.IsRecording() {
+			return
+		}
+		switch stage {
+		case authz.StageSession:
+			span.SetAttributes(attrFound.Bool(r.Found), attrSource.String(note.source()))
+		case authz.StagePolicy:
+			span.SetAttributes(attrCached.Bool(r.Cached))
+		}
+		if r.Err != nil {
+			span.SetStatus(codes.Error, r.Err.Error())
+		}
+	}
+}
+
+// mdCarrier reads gRPC metadata as a propagation carrier.
+type mdCarrier metadata.MD
+
+func (m mdCarrier) Get(key string) string {
+	if v := metadata.MD(m).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (m mdCarrier) Set(key, value string) { metadata.MD(m).Set(key, value) }
+
+func (m mdCarrier) Keys() []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
