@@ -23,7 +23,8 @@ type Config struct {
 	// default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, "grpc".
 	Protocol string
 	// Endpoint is the collector's URL, e.g. http://otel-collector:4317 (an
-	// http:// URL means no TLS). default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+	// http:// URL means no TLS). For http/protobuf a URL without a path
+	// gets /v1/traces, as OTEL_EXPORTER_OTLP_ENDPOINT does. default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
 	// OTEL_EXPORTER_OTLP_ENDPOINT, then the exporter's default
 	// (localhost:4317 for gRPC, localhost:4318 for HTTP).
 	Endpoint string

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 
 	"go.opentelemetry.io/contrib/propagators/b3"
@@ -78,7 +79,7 @@ func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error)
 	if proto == ProtocolHTTP {
 		var opts []otlptracehttp.Option
 		if cfg.Endpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
+			opts = append(opts, otlptracehttp.WithEndpointURL(httpTracesURL(cfg.Endpoint)))
 		}
 		exp, err = otlptracehttp.New(ctx, opts...)
 	} else {
@@ -92,6 +93,17 @@ func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error)
 		return nil, fmt.Errorf("telemetry: OTLP %s exporter: %w", proto, err)
 	}
 	return exp, nil
+}
+
+// httpTracesURL treats an endpoint without a path as the collector's base
+// URL, as OTEL_EXPORTER_OTLP_ENDPOINT is, and adds the traces path.
+func httpTracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint
+	}
+	u.Path = "/v1/traces"
+	return u.String()
 }
 
 func newResource(ctx context.Context, cfg Config) (*resource.Resource, error) {
