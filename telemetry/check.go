@@ -24,7 +24,6 @@ var (
 const (
 	attrOutcome    = attribute.Key("tfgate.outcome")
 	attrDenial     = attribute.Key("tfgate.denial")
-	attrReason     = attribute.Key("tfgate.reason")
 	attrDecisionID = attribute.Key("tfgate.decision_id")
 	attrRevision   = attribute.Key("tfgate.policy_revision")
 	attrAPI        = attribute.Key("tfgate.api")
@@ -79,7 +78,9 @@ func (c *checkSpan) End(d *authz.Decision, err error) {
 		c.span.SetStatus(codes.Error, err.Error())
 		return
 	}
-	attrs := []attribute.KeyValue{attrDecisionID.String(d.ID), attrReason.String(d.Reason)}
+	// Not the reason: policies write it for the caller and may name the
+	// caller's groups.
+	attrs := []attribute.KeyValue{attrDecisionID.String(d.ID)}
 	if d.Allow {
 		attrs = append(attrs, attrOutcome.String("allow"))
 	} else {

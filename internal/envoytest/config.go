@@ -80,6 +80,10 @@ type Config struct {
 	DisallowedHeaders []HeaderMatcher
 	// Mode selects v1.36 or modern mutation semantics. default: V136.
 	Mode Mode
+	// ZipkinTracing emulates an HCM with Envoy's Zipkin tracer: the Check
+	// call carries the B3 context of its own span in its gRPC metadata
+	// (see Exchange.Trace). default: false (no tracer, no trace metadata).
+	ZipkinTracing bool
 	// OnCheck, if set, is called after every Check call. default: nil.
 	OnCheck func(Exchange)
 	// Now is the clock for request.time. default: time.Now.
