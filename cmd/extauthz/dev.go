@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -92,15 +93,19 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	defer os.RemoveAll(dir)
 
 	base := "http://" + l.rest.Addr().String()
+	metadata := filepath.Join(dir, "idp-metadata.xml")
+	cfg := devConfig(base, metadata)
+	// One log format for the whole process: every part logs through the
+	// logger tfgate itself uses, named by component.
+	log := newLogger(cfg.Log, stderr)
 	idp, err := devidp.New(devidp.Config{
 		BaseURL: "http://" + l.idp.Addr().String(),
 		SPs:     []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}},
-		Logger:  newLogger(LogConfig{Level: "info", Format: "text"}, stderr).With("component", "dev-idp"),
+		Logger:  log.With("component", "dev-idp"),
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	metadata := filepath.Join(dir, "idp-metadata.xml")
 	if md, err := idp.Metadata(); err != nil || os.WriteFile(metadata, md, 0o600) != nil {
 		return fmt.Errorf("dev: writing the IdP's metadata: %v", err)
 	}
@@ -113,12 +118,11 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer conn.Close()
-	restProxy, grpcProxy, err := devProxies(authv3.NewAuthorizationClient(conn), l)
+	restProxy, grpcProxy, err := devProxies(authv3.NewAuthorizationClient(conn), l, log.With("component", "dev-proxy"))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 
-	cfg := devConfig(base, metadata)
 	fmt.Fprintf(stdout, devBanner, base, l.grpc.Addr(), idp.BaseURL(), base, base, base)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return idp.Serve(gctx, l.idp) })
@@ -149,7 +153,7 @@ func devConfig(base, idpMetadata string) Config {
 // envoy/envoy.yaml: /saml/ and /token go to tfgate's HTTP listener with
 // ext_authz disabled, everything else to TF Serving after a Check; the gRPC
 // listener buffers whole bodies as raw bytes.
-func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.Proxy, *envoytest.Proxy, error) {
+func devProxies(client authv3.AuthorizationClient, l *devListeners, log *slog.Logger) (*envoytest.Proxy, *envoytest.Proxy, error) {
 	tfgateHTTP := &url.URL{Scheme: "http", Host: l.checkHTTP.Addr().String()}
 	rest, err := envoytest.New(envoytest.Config{
 		Routes: []envoytest.Route{
@@ -157,14 +161,14 @@ func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.
 			{Prefix: "/token", Upstream: tfgateHTTP, DisableAuthz: true},
 			{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsREST.Addr().String()}, Timeout: 60 * time.Second},
 		},
-		Authz: client, Timeout: 500 * time.Millisecond, StatusOnError: http.StatusServiceUnavailable,
+		Authz: client, Timeout: 500 * time.Millisecond, StatusOnError: http.StatusServiceUnavailable, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	grpcProxy, err := envoytest.New(envoytest.Config{
 		Routes: []envoytest.Route{{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsGRPC.Addr().String()}, HTTP2: true, Timeout: 60 * time.Second}},
-		Authz:  client, Timeout: 2 * time.Second, StatusOnError: http.StatusServiceUnavailable,
+		Authz:  client, Timeout: 2 * time.Second, StatusOnError: http.StatusServiceUnavailable, Logger: log,
 		WithRequestBody: &envoytest.BufferSettings{MaxRequestBytes: 64 << 20, PackAsBytes: true},
 	})
 	return rest, grpcProxy, err
