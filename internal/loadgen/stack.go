@@ -16,6 +16,7 @@ import (
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/rego"
+	"github.com/tfgate/tfgate/telemetry"
 )
 
 // maxRecvMsgSize is extauthz's default listen.max_request_bytes (80 MiB),
@@ -29,6 +30,10 @@ const maxRecvMsgSize = 80 << 20
 // too. uncached turns the policy decision cache off. close releases the
 // decision log.
 func NewCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, close func(), err error) {
+	return newCheckServer(ctx, store, uncached, nil)
+}
+
+func newCheckServer(ctx context.Context, store authz.SessionStore, uncached bool, tracer *telemetry.Tracer) (srv *envoy.Server, close func(), err error) {
 	cfg := rego.Config{}
 	if uncached {
 		cfg.DecisionCacheEntries = -1
@@ -37,12 +42,17 @@ func NewCheckServer(ctx context.Context, store authz.SessionStore, uncached bool
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the embedded policy: %w", err)
 	}
-	authorizer, err := authz.New(authz.Config{Sessions: store, Policy: policy})
+	acfg, ecfg := authz.Config{Sessions: store, Policy: policy}, envoy.Config{}
+	if tracer != nil {
+		acfg.Tracer, ecfg.Tracer = tracer, tracer
+	}
+	authorizer, err := authz.New(acfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	decisions := authz.NewDecisionLog(io.Discard)
 	srv, err = envoy.NewServer(envoy.Config{
+		Tracer:         ecfg.Tracer,
 		Checker:        authorizer,
 		Decisions:      decisions,
 		Metrics:        envoy.NewMetrics(prometheus.NewRegistry()),
