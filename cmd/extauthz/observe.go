@@ -57,6 +57,16 @@ func newIdPState(tracer *telemetry.Tracer) *idpState {
 	}
 }
 
+// known makes IdP name's refresh counters exist at 0 before its first
+// refresh, so alerts on them have a series to compare.
+func (s *idpState) known(name string) {
+	if s == nil {
+		return
+	}
+	s.failures.WithLabelValues(name, "success")
+	s.failures.WithLabelValues(name, "failure")
+}
+
 // refreshed records one refresh of IdP name's metadata.
 func (s *idpState) refreshed(name string, started time.Time, err error) {
 	r, result := idpRefresh{At: started}, "success"

@@ -148,6 +148,7 @@ func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger, refreshes *
 	m := &idpSources{}
 	names := make(map[string]string, len(cfg.IdPs))
 	for i, c := range cfg.IdPs {
+		refreshes.known(c.Name)
 		src, err := samlverify.NewSource(ctx, samlverify.SourceConfig{
 			Metadata: []samlverify.MetadataSpec{{
 				File: c.MetadataFile, URL: c.MetadataURL, CacheFile: c.CacheFile, PinnedSHA256: c.MetadataPins,
