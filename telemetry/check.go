@@ -51,17 +51,23 @@ func (t *Tracer) StartCheck(ctx context.Context, r *authz.Request) (context.Cont
 			parent = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
-	protocol := authz.ProtocolREST
-	if r.GRPC {
-		protocol = authz.ProtocolGRPC
-	}
-	ctx, span := t.tracer.Start(parent, "tfgate.Check", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attrMethod.String(r.Method), attrProtocol.String(protocol)))
-	if id := r.Header.Get("X-Request-Id"); id != "" && span.IsRecording() {
-		span.SetAttributes(attrRequestID.String(id))
+	ctx, span := t.tracer.Start(parent, "tfgate.Check", serverKind...)
+	// Attributes only for sampled spans: the others are never exported.
+	if span.IsRecording() {
+		protocol := authz.ProtocolREST
+		if r.GRPC {
+			protocol = authz.ProtocolGRPC
+		}
+		span.SetAttributes(attrMethod.String(r.Method), attrProtocol.String(protocol))
+		if id := r.Header.Get("X-Request-Id"); id != "" {
+			span.SetAttributes(attrRequestID.String(id))
+		}
 	}
 	return ctx, &checkSpan{span: span}
 }
+
+// serverKind is the Check span's start option, made once.
+var serverKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 
 type checkSpan struct{ span trace.Span }
 
@@ -136,7 +142,14 @@ func DenialName(d authz.Denial) string {
 }
 
 // StartStage implements authz.Tracer: a child span per stage.
+//
+// A Check that is not sampled gets no stage spans at all: they would not be
+// sampled either (parent-based sampling), and skipping them keeps the
+// unsampled 99% of Checks nearly as cheap as with tracing off.
 func (t *Tracer) StartStage(ctx context.Context, stage authz.Stage) (context.Context, authz.StageEnd) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, nil
+	}
 	ctx, span := t.tracer.Start(ctx, stage.String())
 	var note *sessionNote
 	if stage == authz.StageSession && span.IsRecording() {
