@@ -33,12 +33,13 @@ type observability struct {
 }
 
 // idpState remembers each IdP's last metadata refresh, reported by its
-// Source.
+// Source, and counts what the SP and the token endpoint did.
 type idpState struct {
 	mu       sync.Mutex
 	last     map[string]idpRefresh
 	failures *prometheus.CounterVec
 	tracer   *telemetry.Tracer
+	sp       *prometheus.CounterVec
 }
 
 type idpRefresh struct {
@@ -47,14 +48,33 @@ type idpRefresh struct {
 }
 
 func newIdPState(tracer *telemetry.Tracer) *idpState {
-	return &idpState{
+	s := &idpState{
 		last: map[string]idpRefresh{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tfgate_idp_metadata_refreshes_total",
 			Help: "IdP metadata refreshes by IdP (the configured name) and result (success, failure).",
 		}, []string{"idp", "result"}),
 		tracer: tracer,
+		sp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tfgate_saml_events_total",
+			Help: "SAML ACS posts (event acs), token grants (token, by grant), revocations (revoke) by outcome " +
+				"(success, or the reason or OAuth error code), and reuses of a refresh token or code (reuse), " +
+				"which revoke the grant's tokens.",
+		}, []string{"event", "grant", "outcome"}),
 	}
+	// The series dashboards divide by exist from the start.
+	s.sp.WithLabelValues(sp.EventACS, "", "success")
+	s.sp.WithLabelValues(sp.EventRevoke, "", "success")
+	for _, g := range []string{sp.GrantAuthorizationCode, sp.GrantRefreshToken, sp.GrantSAML2Bearer} {
+		s.sp.WithLabelValues(sp.EventToken, g, "success")
+	}
+	s.sp.WithLabelValues(sp.EventReuse, sp.GrantRefreshToken, "")
+	return s
+}
+
+// spEvent counts one outcome of the SP or the token endpoint.
+func (s *idpState) spEvent(e sp.Event) {
+	s.sp.WithLabelValues(e.Kind, e.Grant, e.Outcome).Inc()
 }
 
 // known makes IdP name's refresh counters exist at 0 before its first
@@ -98,6 +118,7 @@ func (o *observability) register(reg prometheus.Registerer, saml *samlSP) {
 			Name: "tfgate_start_time_seconds", Help: "When this process started (Unix time).",
 		}, func() float64 { return float64(o.started.UnixNano()) / 1e9 }),
 		o.idps.failures,
+		o.idps.sp,
 		policyCollector{o.policy},
 		sessionCollector{o.store},
 		idpCollector{saml, time.Now},

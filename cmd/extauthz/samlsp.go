@@ -118,6 +118,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
+		OnEvent: refreshes.spEvent,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)

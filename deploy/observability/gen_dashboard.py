@@ -68,6 +68,12 @@ row("Identity providers")
 panel("Signing certificate expires in", [('min by (idp) (tfgate_idp_signing_cert_expiry_seconds{job=~"$job"})', "{{idp}}")], "s", kind="stat",
       desc="Alert below 14 days: TfgateIdPCertificateExpiring.")
 panel("Metadata validUntil in", [('min by (idp) (tfgate_idp_metadata_valid_until_seconds{job=~"$job"})', "{{idp}}")], "s", kind="stat")
+next_row()
+panel("Sign-ins (ACS) by outcome", [('sum by (outcome) (rate(tfgate_saml_events_total{job=~"$job",event="acs"}[$__rate_interval]))', "{{outcome}}")], "ops",
+      desc="outcome: success, or the reason code (replay, expired, audience, signature, ...).")
+panel("Token grants by type and outcome", [('sum by (grant, outcome) (rate(tfgate_saml_events_total{job=~"$job",event="token"}[$__rate_interval]))', "{{grant}} {{outcome}}")], "ops")
+panel("Token reuse detections and revocations", [('sum by (event, grant) (increase(tfgate_saml_events_total{job=~"$job",event=~"reuse|revoke"}[$__rate_interval]))', "{{event}} {{grant}}")],
+      desc="A reused refresh token or code revokes its grant's tokens: a stolen token, or a client bug.")
 panel("Metadata refreshes by result", [('sum by (idp, result) (increase(tfgate_idp_metadata_refreshes_total{job=~"$job"}[$__rate_interval]))', "{{idp}} {{result}}")])
 
 dash = {

@@ -146,6 +146,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		attrs = append(attrs, "detail", cause.Error())
 	}
 	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
+	if r.URL.Path == ACSPath {
+		h.cfg.event(Event{Kind: EventACS, Outcome: o.code})
+	}
 	p := o.page
 	p.Ref = ref
 	if p.Retry {
