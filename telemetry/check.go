@@ -2,11 +2,12 @@ package telemetry
 
 import (
 	"context"
+	"net/http"
+	"net/textproto"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 
@@ -45,9 +46,14 @@ const (
 // ext_authz span) if it has one, else the headers of the request being
 // checked (the downstream client's trace).
 func (t *Tracer) StartCheck(ctx context.Context, r *authz.Request) (context.Context, authz.CheckSpan) {
-	parent := t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if sc := trace.SpanContextFromContext(t.prop.Extract(context.Background(), mdCarrier(md))); sc.IsValid() {
+	// Extract only what is there: most Checks of an untraced deployment
+	// carry no trace context, and the propagators allocate.
+	parent := ctx
+	if h := headerCarrier(r.Header); hasTraceContext(h) {
+		parent = t.prop.Extract(ctx, h)
+	}
+	if md := (mdCarrier{ctx}); hasTraceContext(md) {
+		if sc := trace.SpanContextFromContext(t.prop.Extract(context.Background(), md)); sc.IsValid() {
 			parent = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
@@ -173,22 +179,49 @@ func (t *Tracer) StartStage(ctx context.Context, stage authz.Stage) (context.Con
 	}
 }
 
-// mdCarrier reads gRPC metadata as a propagation carrier.
-type mdCarrier metadata.MD
+// hasTraceContext reports whether c carries W3C or B3 trace context.
+func hasTraceContext(c interface{ Get(string) string }) bool {
+	return c.Get("traceparent") != "" || c.Get("b3") != "" || c.Get("x-b3-traceid") != ""
+}
+
+// mdCarrier reads the incoming gRPC metadata of a Check call as a
+// propagation carrier, one key at a time (the whole metadata is not
+// copied). It is read-only.
+type mdCarrier struct{ ctx context.Context }
 
 func (m mdCarrier) Get(key string) string {
-	if v := metadata.MD(m).Get(key); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(m.ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
 }
 
-func (m mdCarrier) Set(key, value string) { metadata.MD(m).Set(key, value) }
+func (m mdCarrier) Set(string, string) {}
 
-func (m mdCarrier) Keys() []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
+func (m mdCarrier) Keys() []string { return nil }
+
+// headerCarrier reads the checked request's headers. The propagators ask
+// for lowercase keys; the canonical forms of theirs are looked up here
+// rather than built (and allocated) by http.Header.Get on every Check.
+type headerCarrier http.Header
+
+var canonicalKeys = map[string]string{
+	"traceparent": "Traceparent", "tracestate": "Tracestate", "b3": "B3",
+	"x-b3-traceid": "X-B3-Traceid", "x-b3-spanid": "X-B3-Spanid", "x-b3-parentspanid": "X-B3-Parentspanid",
+	"x-b3-sampled": "X-B3-Sampled", "x-b3-flags": "X-B3-Flags",
 }
+
+func (h headerCarrier) Get(key string) string {
+	ck, ok := canonicalKeys[key]
+	if !ok {
+		ck = textproto.CanonicalMIMEHeaderKey(key)
+	}
+	if v := h[ck]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (h headerCarrier) Set(string, string) {}
+
+func (h headerCarrier) Keys() []string { return nil }
