@@ -23,10 +23,10 @@ import (
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
-	"github.com/tfgate/tfgate/internal/envoytest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
 	"github.com/tfgate/tfgate/internal/otlptest"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 )
 
 // obsGrants allow ml-engineers half_plus_two version 1 only.
@@ -61,7 +61,7 @@ type obsStack struct {
 	logs      *lockedLog
 
 	mu    sync.Mutex
-	trace map[string]envoytest.Trace // by x-request-id
+	trace map[string]envoyemu.Trace // by x-request-id
 }
 
 type lockedLog struct {
@@ -86,7 +86,7 @@ func startObsStack(t *testing.T) *obsStack {
 	// Export spans at once rather than every 5s.
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
 	s := &obsStack{rcv: otlptest.Start(t), redis: redistest.Start(t), policyDir: t.TempDir(),
-		decisions: filepath.Join(t.TempDir(), "decisions.jsonl"), logs: &lockedLog{}, trace: map[string]envoytest.Trace{}}
+		decisions: filepath.Join(t.TempDir(), "decisions.jsonl"), logs: &lockedLog{}, trace: map[string]envoyemu.Trace{}}
 	src, err := os.ReadFile("../../rego/policies/tfgate.rego")
 	if err != nil {
 		t.Fatal(err)
@@ -130,12 +130,12 @@ tracing: {enabled: true, endpoint: %q, sample_ratio: 1}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	tfs := tfservingtest.Start(t)
-	_, s.envoyAddr = envoytest.Start(t, envoytest.Config{
-		Routes:  []envoytest.Route{{Prefix: "/", Upstream: tfs.RESTURL()}},
+	tfs := tfservingstandin.Start(t)
+	_, s.envoyAddr = envoyemu.Start(t, envoyemu.Config{
+		Routes:  []envoyemu.Route{{Prefix: "/", Upstream: tfs.RESTURL()}},
 		Authz:   authv3.NewAuthorizationClient(conn),
 		Timeout: 5 * time.Second, ZipkinTracing: true,
-		OnCheck: func(e envoytest.Exchange) {
+		OnCheck: func(e envoyemu.Exchange) {
 			id := e.Request.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"]
 			s.mu.Lock()
 			s.trace[id] = e.Trace
@@ -200,7 +200,7 @@ func (s *obsStack) serve(t *testing.T, config string) (grpcAddr, httpAddr string
 type request struct {
 	requestID, traceID string
 	status             int
-	trace              envoytest.Trace
+	trace              envoyemu.Trace
 }
 
 func (s *obsStack) do(t *testing.T, path string, header http.Header) request {
