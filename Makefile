@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 5s
 BENCH_CONCURRENCY ?= 32
 
-.PHONY: all build run test deps lint unit policy-test bench gobench fuzz soak clean
+.PHONY: all build run test deps lint unit nested policy-test bench gobench fuzz soak clean
 
 all: build
 
@@ -41,6 +41,16 @@ lint:
 
 unit:
 	$(GO) test -count=1 -timeout 10m ./...
+	$(MAKE) nested
+
+## nested: the test-only Go modules beside the main one (heavy dependencies
+## such as Prometheus stay out of tfgate's build): vet and test each
+NESTED ?= deploy/observability
+nested:
+	@set -e; for m in $(NESTED); do \
+	  echo "== $$m"; \
+	  (cd $$m && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...); \
+	done
 
 policy-test:
 	$(GO) run ./cmd/extauthz policy test

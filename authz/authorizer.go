@@ -25,6 +25,8 @@ type Config struct {
 	Now func() time.Time
 	// Rand supplies decision ids; default: crypto/rand.Reader.
 	Rand io.Reader
+	// Tracer, when set, traces the stages of each Check; default: none.
+	Tracer Tracer
 }
 
 // Authorizer runs the Check pipeline of design.md: parse the target, find
@@ -35,6 +37,7 @@ type Authorizer struct {
 	cookieName string
 	now        func() time.Time
 	rand       io.Reader
+	tracer     Tracer
 }
 
 // New returns an Authorizer, filling the defaults of cfg.
@@ -42,7 +45,7 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Sessions == nil || cfg.Policy == nil {
 		return nil, errors.New("authz: Config needs Sessions and Policy")
 	}
-	a := &Authorizer{sessions: cfg.Sessions, policy: cfg.Policy, cookieName: cfg.CookieName, now: cfg.Now, rand: cfg.Rand}
+	a := &Authorizer{sessions: cfg.Sessions, policy: cfg.Policy, cookieName: cfg.CookieName, now: cfg.Now, rand: cfg.Rand, tracer: cfg.Tracer}
 	if a.cookieName == "" {
 		a.cookieName = DefaultCookieName
 	}
@@ -66,6 +69,7 @@ func (a *Authorizer) CookieName() string { return a.cookieName }
 // store or the policy failed. Callers must fail closed on an error.
 func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 	d := &Decision{ID: a.newID()}
+	_, end := a.stage(ctx, StageParse)
 	targets, err := tfserving.Parse(tfserving.Request{
 		Method:      r.Method,
 		Path:        r.Path,
@@ -74,6 +78,7 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 		PartialBody: strings.EqualFold(r.Header.Get("X-Envoy-Auth-Partial-Body"), "true"),
 		Encoding:    bodyEncoding(r),
 	})
+	end.End(StageResult{Err: err})
 	if err != nil {
 		return d.deny(DenyBadRequest, "malformed request: "+err.Error()), nil
 	}
@@ -97,7 +102,9 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 }
 
 func (a *Authorizer) lookup(ctx context.Context, cred Credential, d *Decision) error {
+	ctx, end := a.stage(ctx, StageSession)
 	s, err := a.sessions.Lookup(ctx, cred.Token)
+	end.End(StageResult{Err: ignoreNoSession(err), Found: err == nil})
 	switch {
 	case errors.Is(err, ErrNoSession):
 		d.StaleCredential = cred.Kind
@@ -128,7 +135,9 @@ func (a *Authorizer) decide(ctx context.Context, r *Request, cred Credential, d 
 	var headers map[string]string
 	for _, t := range d.Targets {
 		in.Target = NewInputTarget(t)
-		v, err := a.policy.Evaluate(ctx, &in)
+		pctx, end := a.stage(ctx, StagePolicy)
+		v, err := a.policy.Evaluate(pctx, &in)
+		end.End(StageResult{Err: err, Cached: v.Cached})
 		if err != nil {
 			return nil, fmt.Errorf("evaluating policy: %w", err)
 		}
@@ -154,6 +163,13 @@ func (a *Authorizer) decide(ctx context.Context, r *Request, cred Credential, d 
 	d.Allow = true
 	d.upstreamHeaders(r, cred, a.cookieName, headers)
 	return d, nil
+}
+
+func ignoreNoSession(err error) error {
+	if errors.Is(err, ErrNoSession) {
+		return nil
+	}
+	return err
 }
 
 func (d *Decision) deny(kind Denial, reason string) *Decision {

@@ -59,6 +59,10 @@ type DecisionRecord struct {
 	PolicyRevision string         `json:"policy_revision,omitempty"`
 	LatencyMicros  int64          `json:"latency_us"`
 	Error          string         `json:"error,omitempty"`
+	// RequestID is Envoy's x-request-id; TraceID the trace the Check
+	// belongs to (hex), for joining with Envoy's access log and traces.
+	RequestID string `json:"request_id,omitempty"`
+	TraceID   string `json:"trace_id,omitempty"`
 }
 
 // RecordTarget is a target in the decision log.

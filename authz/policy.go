@@ -78,6 +78,9 @@ type Verdict struct {
 	// PolicyRevision identifies the policy that decided, for the decision
 	// log; set by policies that can name it.
 	PolicyRevision string
+	// Cached is true when the verdict came from a decision cache rather
+	// than an evaluation, for tracing.
+	Cached bool
 }
 
 // Policy decides on one Input.

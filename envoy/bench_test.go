@@ -9,6 +9,7 @@ import (
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
+	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
 
@@ -17,6 +18,12 @@ import (
 // policy, the in-memory session store, metrics and a decision log written
 // to io.Discard), on the CheckRequests cmd/tfgate-bench sends over
 // loopback gRPC. The difference between the two is transport.
+// unsampled adds the trace context of an unsampled Envoy span to req.
+func unsampled(req *authv3.CheckRequest) *authv3.CheckRequest {
+	req.GetAttributes().GetRequest().GetHttp().GetHeaders()["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	return req
+}
+
 func BenchmarkCheckInProcess(b *testing.B) {
 	ctx := context.Background()
 	store := session.NewMemory(session.MemoryConfig{})
@@ -32,21 +39,33 @@ func BenchmarkCheckInProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer closeSrv()
+	// The same server with tracing on: 1% of new traces sampled, as
+	// tfgate-bench's allow-memory-traced-1pct.
+	traced, closeTraced, err := loadgen.NewTracedCheckServer(ctx, store, 0.01)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer closeTraced()
 
 	cases := []struct {
 		name  string
 		req   *authv3.CheckRequest
 		allow bool
+		srv   *envoy.Server
 	}{
-		{"allow-memory", loadgen.RESTPredict(token, 0), true},
-		{"deny-anonymous", loadgen.RESTPredict("", 0), false},
-		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0), true},
+		{"allow-memory", loadgen.RESTPredict(token, 0), true, srv},
+		{"deny-anonymous", loadgen.RESTPredict("", 0), false, srv},
+		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0), true, srv},
+		{"allow-memory-traced-1pct", loadgen.RESTPredict(token, 0), true, traced},
+		// Envoy traced the request and decided not to sample it: tfgate
+		// extracts the context and follows the decision.
+		{"allow-memory-traced-envoy-unsampled", unsampled(loadgen.RESTPredict(token, 0)), true, traced},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				resp, err := srv.Check(ctx, tc.req)
+				resp, err := tc.srv.Check(ctx, tc.req)
 				if err != nil {
 					b.Fatal(err)
 				}

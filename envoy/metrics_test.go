@@ -56,6 +56,8 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 			switch {
 			case m.GetCounter() != nil:
 				got[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[key] = m.GetGauge().GetValue()
 			case m.GetHistogram() != nil:
 				got[key] = float64(m.GetHistogram().GetSampleCount())
 			}
@@ -67,7 +69,11 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 		"tfgate_checks_total kind=unauthenticated result=deny": 1,
 		"tfgate_checks_total kind=forbidden result=deny":       1,
 		"tfgate_checks_total kind=bad_request result=deny":     1,
-		"tfgate_check_duration_seconds":                        6,
+		"tfgate_check_duration_seconds result=allow":           2,
+		"tfgate_check_duration_seconds result=deny":            3,
+		"tfgate_check_duration_seconds result=error":           1,
+		"tfgate_checks_in_flight":                              0,
+		"tfgate_decision_log_skipped_total":                    0,
 		"tfgate_checks_shed_total reason=queue_full":           0,
 		"tfgate_checks_shed_total reason=queue_timeout":        0,
 		"tfgate_checks_shed_total reason=memory":               0,

@@ -30,6 +30,13 @@ type Config struct {
 	Decisions *authz.DecisionLog
 	// Metrics, when set, counts decisions and their latency.
 	Metrics *Metrics
+	// Tracer, when set, traces each Check, continuing the trace Envoy
+	// propagated; default: none, at no cost.
+	Tracer authz.CheckTracer
+	// SkipBrowserNoise leaves out of the decision log the denied browser
+	// requests that are not TF Serving API calls (GET /favicon.ico); they
+	// are still counted. default: false, every decision is logged.
+	SkipBrowserNoise bool
 	// LoginURL is where anonymous browser navigations are redirected;
 	// default: "/saml/login".
 	LoginURL string
@@ -96,16 +103,31 @@ func NewServer(cfg Config) (*Server, error) {
 // to decide is a gRPC error, which Envoy with failure_mode_allow: false
 // turns into a deny.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	s.cfg.Metrics.begin()
+	defer s.cfg.Metrics.end()
 	start := s.cfg.Now()
 	r := NewRequest(req)
+	var span authz.CheckSpan
+	if s.cfg.Tracer != nil {
+		ctx, span = s.cfg.Tracer.StartCheck(ctx, r)
+	}
 	d, err := s.cfg.Checker.Check(ctx, r)
 	latency := s.cfg.Now().Sub(start)
-	if s.cfg.Decisions != nil {
-		s.cfg.Decisions.Record(authz.NewDecisionRecord(start, r, d, err, latency))
+	var trace traceRef
+	if span != nil {
+		span.End(d, err)
+		trace.id, trace.sampled = span.TraceID()
 	}
-	s.cfg.Metrics.observe(d, err, latency)
+	errID := ""
 	if err != nil {
-		s.cfg.Log.ErrorContext(ctx, "could not decide", "error", err, "method", r.Method, "grpc", r.GRPC)
+		errID = newErrorID()
+	}
+	s.record(start, r, d, err, errID, latency, trace)
+	s.cfg.Metrics.observe(d, err, latency, trace.exemplar())
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx, "could not decide", "error", err, "decision_id", errID,
+			"request_id", r.Header.Get("X-Request-Id"), "trace_id", trace.orHeaders(r.Header),
+			"method", r.Method, "grpc", r.GRPC)
 		return nil, errCouldNotDecide
 	}
 	return s.resp.respond(r, d), nil

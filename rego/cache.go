@@ -48,6 +48,7 @@ func (c *decisionCache) get(key string) (authz.Verdict, bool) {
 	s.mu.RLock()
 	v, ok := s.m[key]
 	s.mu.RUnlock()
+	v.Cached = ok
 	return v, ok
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tfgate/tfgate/authz"
 )
@@ -19,6 +20,9 @@ type Evaluator struct {
 	cur atomic.Pointer[prepared]
 
 	mu sync.Mutex // serialises reloads, so a slow compile cannot install stale files
+
+	state reloadState
+	now   func() time.Time
 }
 
 var _ authz.Policy = (*Evaluator)(nil)
@@ -31,10 +35,17 @@ func New(ctx context.Context, cfg Config) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Evaluator{cfg: cfg, src: newSource(cfg.Dir)}
-	if err := e.reload(ctx); err != nil {
+	e := &Evaluator{cfg: cfg, src: newSource(cfg.Dir), now: time.Now}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	files, err := e.src.read()
+	if err != nil {
 		return nil, err
 	}
+	if err := e.install(ctx, files); err != nil {
+		return nil, err
+	}
+	e.state.loaded(e.now(), true, files.revision, nil)
 	return e, nil
 }
 
@@ -45,6 +56,13 @@ func New(ctx context.Context, cfg Config) (*Evaluator, error) {
 func (e *Evaluator) Evaluate(ctx context.Context, in *authz.Input) (authz.Verdict, error) {
 	p := e.cur.Load()
 	v, err := p.evaluate(ctx, in)
+	if p.cache != nil {
+		if v.Cached {
+			e.state.hits.Add(1)
+		} else {
+			e.state.misses.Add(1)
+		}
+	}
 	if err != nil {
 		return authz.Verdict{}, fmt.Errorf("%w (policy revision %s)", err, p.revision)
 	}
@@ -63,19 +81,18 @@ func (e *Evaluator) Revision() string {
 // what is wrong, with file and line where OPA gives them.
 //
 // Reload is safe to call at any time, for example on SIGHUP, also while
-// Watch runs.
+// Watch runs. Its outcome shows in Status.
 func (e *Evaluator) Reload() error {
-	return e.reload(context.Background())
-}
-
-func (e *Evaluator) reload(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	files, err := e.src.read()
 	if err != nil {
+		e.state.loaded(e.now(), false, "", err)
 		return err
 	}
-	return e.install(ctx, files)
+	err = e.install(context.Background(), files)
+	e.state.loaded(e.now(), false, files.revision, err)
+	return err
 }
 
 // install compiles files and swaps them in. The caller holds e.mu.

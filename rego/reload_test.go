@@ -72,6 +72,11 @@ func TestReload(t *testing.T) {
 	if got := reason(t, e); got != "v2 allow=true" || e.Revision() != rev2 {
 		t.Fatalf("after a broken edit: %s (revision %s), want v2 kept", got, e.Revision())
 	}
+	st := e.Status()
+	if st.LastReloadOK || st.Revision != rev2 || st.FailedRevision == "" || st.FailedRevision == rev2 ||
+		!strings.Contains(st.LastReloadError, "p.rego:3") || st.Reloads != 2 || st.ReloadFailures != 1 {
+		t.Fatalf("Status after a failed reload = %+v", st)
+	}
 
 	replace(t, dir, "p.rego", versioned("v3"))
 	replace(t, dir, "data.json", `{"open": false}`)
@@ -80,6 +85,9 @@ func TestReload(t *testing.T) {
 	}
 	if got := reason(t, e); got != "v3 allow=false" {
 		t.Fatalf("after the fix: %s", got)
+	}
+	if st := e.Status(); !st.LastReloadOK || st.LastReloadError != "" || st.Revision != e.Revision() || st.Reloads != 3 {
+		t.Fatalf("Status after the fix = %+v", st)
 	}
 }
 
@@ -139,9 +147,51 @@ func TestWatch(t *testing.T) {
 		t.Errorf("failure log lacks the compile error position:\n%s", logs.String())
 	}
 
+	if st := e.Status(); st.LastReloadOK || st.ReloadFailures != 2 {
+		t.Errorf("Status while broken = %+v", st)
+	}
+	if strings.Contains(logs.String(), "policy restored") {
+		t.Errorf("restored logged before any fix:\n%s", logs.String())
+	}
+
 	replace(t, dir, "data.json", `{"open": false}`) // still broken: p.rego
 	replace(t, dir, "p.rego", versioned("v3"))
 	eventually(t, "v3 in force", func() bool { return reason(t, e) == "v3 allow=false" })
+	eventually(t, "policy restored logged", func() bool { return strings.Contains(logs.String(), "policy restored") })
+	if st := e.Status(); !st.LastReloadOK || st.Revision != e.Revision() {
+		t.Errorf("Status after the fix = %+v", st)
+	}
+}
+
+func TestWatchRestoredWhenBrokenEditUndone(t *testing.T) {
+	dir := writeDir(t, map[string]string{"p.rego": versioned("v1"), "data.json": `{"open": true}`})
+	e := mustNew(t, Config{Dir: dir, PollInterval: 5 * time.Millisecond})
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = e.Watch(ctx, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	replace(t, dir, "p.rego", broken)
+	eventually(t, "the failure recorded", func() bool { return !e.Status().LastReloadOK })
+	replace(t, dir, "p.rego", versioned("v1"))
+	eventually(t, "policy restored logged", func() bool { return strings.Contains(logs.String(), "policy restored") })
+	if st := e.Status(); !st.LastReloadOK {
+		t.Errorf("Status after undoing the edit = %+v", st)
+	}
+}
+
+func TestStatusCountsDecisionCache(t *testing.T) {
+	dir := writeDir(t, map[string]string{"p.rego": versioned("v1"), "data.json": `{"open": true}`})
+	e := mustNew(t, Config{Dir: dir, DecisionCacheEntries: 100})
+	for range 3 {
+		reason(t, e)
+	}
+	if st := e.Status(); st.CacheMisses != 1 || st.CacheHits != 2 {
+		t.Errorf("cache counts = %d hits, %d misses; want 2, 1", st.CacheHits, st.CacheMisses)
+	}
+	v, _ := e.Evaluate(context.Background(), in([]string{"g"}, "predict", "m"))
+	if !v.Cached {
+		t.Error("a cache hit's verdict is not marked Cached")
+	}
 }
 
 func TestWatchEmbeddedWaitsForContext(t *testing.T) {

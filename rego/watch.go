@@ -43,7 +43,9 @@ type watchState struct {
 	readErr     string
 }
 
-// poll reloads once if the files changed since the policy in force.
+// poll reloads once if the files changed since the policy in force. Every
+// outcome it reports is also recorded in Status; a success after a failure
+// is logged as "policy restored".
 func (e *Evaluator) poll(log *slog.Logger, w *watchState) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -51,6 +53,7 @@ func (e *Evaluator) poll(log *slog.Logger, w *watchState) {
 	if err != nil {
 		if err.Error() != w.readErr {
 			w.readErr = err.Error()
+			e.state.loaded(e.now(), false, "", err)
 			log.Error("cannot read policy files; keeping the policy in force",
 				"revision", e.Revision(), "err", err)
 		}
@@ -59,6 +62,12 @@ func (e *Evaluator) poll(log *slog.Logger, w *watchState) {
 	w.readErr = ""
 	current := e.Revision()
 	if files.revision == current {
+		// The files on disk are the policy in force again (a broken edit
+		// was undone): nothing to compile, but the failure is over.
+		if e.state.failing() {
+			e.state.loaded(e.now(), false, current, nil)
+			log.Info("policy restored", "revision", current)
+		}
 		w.badRevision = ""
 		return
 	}
@@ -67,12 +76,19 @@ func (e *Evaluator) poll(log *slog.Logger, w *watchState) {
 	}
 	// Compile with a background context: shutting down must not look like
 	// a broken policy in the log.
-	if err := e.install(context.Background(), files); err != nil {
+	wasFailing := e.state.failing()
+	err = e.install(context.Background(), files)
+	e.state.loaded(e.now(), false, files.revision, err)
+	if err != nil {
 		w.badRevision = files.revision
 		log.Error("policy reload failed; keeping the last good policy",
 			"revision", current, "bad_revision", files.revision, "err", err)
 		return
 	}
 	w.badRevision = ""
+	if wasFailing {
+		log.Info("policy restored", "revision", files.revision, "previous_revision", current)
+		return
+	}
 	log.Info("policy reloaded", "revision", files.revision, "previous_revision", current)
 }

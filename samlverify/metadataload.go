@@ -30,8 +30,11 @@ func (s *Source) refresh(ctx context.Context, due func(*entry) bool) error {
 
 // refreshEntry loads e anew and publishes it; on any failure e keeps its
 // last good copy and is retried after RetryInterval.
-func (s *Source) refreshEntry(ctx context.Context, e *entry) error {
+func (s *Source) refreshEntry(ctx context.Context, e *entry) (err error) {
 	now := s.cfg.Clock.Now()
+	if s.cfg.OnRefresh != nil {
+		defer func() { s.cfg.OnRefresh(e.spec.location(), now, err) }()
+	}
 	md, raw, err := s.fetch(ctx, e.spec)
 	if err == nil {
 		prev := e.md

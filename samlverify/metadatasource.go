@@ -59,6 +59,10 @@ type SourceConfig struct {
 	// (its File or URL) whenever a refresh fails and the last good copy is
 	// kept. The error never quotes the document. default: nil.
 	OnRefreshError func(location string, err error)
+	// OnRefresh, when set, is called after every refresh of a document
+	// (not the initial load) with when it started and its outcome: nil, or
+	// the error for which the last good copy was kept. default: nil.
+	OnRefresh func(location string, started time.Time, err error)
 }
 
 // MetadataSpec is one metadata document: a local File or an HTTPS URL.

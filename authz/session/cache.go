@@ -64,6 +64,26 @@ type Cached struct {
 	// subscribed is whether invalidations are being heard (always true
 	// without Invalidations).
 	subscribed atomic.Bool
+	// stats counts lookups, for metrics.
+	hits, misses, evictions atomic.Uint64
+}
+
+// CacheStats counts what a Cached did since it was made.
+type CacheStats struct {
+	// Hits were answered from memory; Misses asked the inner store.
+	Hits, Misses uint64
+	// Evictions dropped an entry to make room (not expiry or invalidation).
+	Evictions uint64
+	// Subscribed is whether invalidations are heard now.
+	Subscribed bool
+}
+
+// Stats returns the cache's counters.
+func (c *Cached) Stats() CacheStats {
+	return CacheStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(),
+		Subscribed: c.subscribed.Load(),
+	}
 }
 
 type cacheShard struct {
@@ -126,8 +146,10 @@ func (c *Cached) Lookup(ctx context.Context, token string) (authz.Session, error
 	e, ok := sh.m[key]
 	sh.mu.RUnlock()
 	if ok && now.Before(e.until) {
+		c.hits.Add(1)
 		return cloneSession(e.s), nil
 	}
+	c.misses.Add(1)
 	epoch := c.epoch.Load()
 	s, err := c.inner.Lookup(ctx, token)
 	if err != nil {
@@ -138,9 +160,12 @@ func (c *Cached) Lookup(ctx context.Context, token string) (authz.Session, error
 	}
 	if c.subscribed.Load() {
 		until := earliest(now.Add(c.ttl), s.ExpiresAt)
-		sh.storeIf(key, cacheEntry{s: cloneSession(s), until: until}, now, c.perShard, func() bool {
+		evicted := sh.storeIf(key, cacheEntry{s: cloneSession(s), until: until}, now, c.perShard, func() bool {
 			return c.epoch.Load() == epoch
 		})
+		if evicted > 0 {
+			c.evictions.Add(uint64(evicted))
+		}
 	}
 	return s, nil
 }
@@ -207,12 +232,13 @@ func (sh *cacheShard) remove(key digest) {
 }
 
 // storeIf stores e under key if ok() still holds under the shard's lock,
-// making room first: expired entries, then arbitrary ones.
-func (sh *cacheShard) storeIf(key digest, e cacheEntry, now time.Time, bound int, ok func() bool) {
+// making room first: expired entries, then arbitrary ones. It returns how
+// many live entries it evicted.
+func (sh *cacheShard) storeIf(key digest, e cacheEntry, now time.Time, bound int, ok func() bool) (evicted int) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if !ok() {
-		return
+		return 0
 	}
 	if _, exists := sh.m[key]; !exists && len(sh.m) >= bound {
 		for k, old := range sh.m {
@@ -225,7 +251,9 @@ func (sh *cacheShard) storeIf(key digest, e cacheEntry, now time.Time, bound int
 				break
 			}
 			delete(sh.m, k)
+			evicted++
 		}
 	}
 	sh.m[key] = e
+	return evicted
 }

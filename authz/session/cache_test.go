@@ -88,6 +88,9 @@ func TestCachedHitsWithinTTL(t *testing.T) {
 	if n := inner.calls.Load(); n != 2 {
 		t.Errorf("inner lookups after TTL = %d, want 2", n)
 	}
+	if st := c.Stats(); st.Hits != 9 || st.Misses != 2 || st.Evictions != 0 || !st.Subscribed {
+		t.Errorf("Stats = %+v, want 9 hits, 2 misses, no evictions, subscribed", st)
+	}
 }
 
 func TestCachedNeverOutlivesTheSession(t *testing.T) {
@@ -230,6 +233,9 @@ func TestCachedBound(t *testing.T) {
 	}
 	if n := c.Len(); n > 64 || n < 32 {
 		t.Errorf("Len = %d, want at most 64 (and not needlessly fewer)", n)
+	}
+	if st := c.Stats(); st.Misses != 1000 || st.Evictions < 1000-64 {
+		t.Errorf("Stats = %+v, want 1000 misses and at least %d evictions", st, 1000-64)
 	}
 }
 

@@ -99,7 +99,7 @@ func checkOnline(ctx context.Context, path string, cfg Config) *ConfigError {
 	for i, idp := range cfg.SAML.IdPs {
 		one := cfg.SAML
 		one.IdPs = []IdPConfig{idp}
-		if _, _, err := loadIdPs(ctx, one, quiet); err != nil {
+		if _, _, err := loadIdPs(ctx, one, quiet, nil); err != nil {
 			field := ".metadata_file"
 			if idp.MetadataURL != "" {
 				field = ".metadata_url"

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/telemetry"
 )
 
 // Config is extauthz's configuration file. Every field documents its
@@ -27,6 +28,7 @@ type Config struct {
 	Policy      PolicyConfig      `yaml:"policy"`
 	SAML        SAMLConfig        `yaml:"saml"`
 	Pages       PagesConfig       `yaml:"pages"`
+	Tracing     TracingConfig     `yaml:"tracing"`
 }
 
 // PagesConfig configures the pages a person sees: the account page, the
@@ -36,6 +38,29 @@ type PagesConfig struct {
 	// "Access questions: #ml-platform on Slack, ml-platform@example.com".
 	// Default: "".
 	Contact string `yaml:"contact"`
+}
+
+// TracingConfig configures OpenTelemetry tracing. Fields left empty take
+// the standard OTEL_* environment variables (OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+// OTEL_TRACES_SAMPLER, ...), which the config overrides.
+type TracingConfig struct {
+	// Enabled turns tracing on. Default: false (no spans, no cost).
+	Enabled bool `yaml:"enabled"`
+	// Protocol is the OTLP transport: grpc or http/protobuf.
+	// Default: "" (OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).
+	Protocol string `yaml:"protocol"`
+	// Endpoint is the collector's URL, e.g. "http://otel-collector:4317"
+	// (http:// means no TLS). Default: "" (OTEL_EXPORTER_OTLP_ENDPOINT,
+	// else localhost:4317 for grpc and localhost:4318 for http/protobuf).
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, between 0 and 1;
+	// a sampled parent (Envoy's decision) is always followed. Default: -1
+	// (OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, else 1).
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name of the spans.
+	// Default: "" (OTEL_SERVICE_NAME, else "tfgate").
+	ServiceName string `yaml:"service_name"`
 }
 
 // ListenConfig says where extauthz listens.
@@ -71,6 +96,10 @@ type DecisionLogConfig struct {
 	// Path is "-" for stdout, "off" to disable, or a file to append to.
 	// Default: "-".
 	Path string `yaml:"path"`
+	// SkipBrowserNoise leaves out denied browser requests that are not TF
+	// Serving API calls (GET /favicon.ico); tfgate_decision_log_skipped_total
+	// counts them. Default: false (log every decision).
+	SkipBrowserNoise bool `yaml:"skip_browser_noise"`
 }
 
 // SessionsConfig says where sessions live, how long, and how callers
@@ -221,8 +250,9 @@ func DefaultConfig() Config {
 				Cache:       CacheConfig{TTL: time.Second, MaxEntries: 10000},
 			},
 		},
-		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
-		SAML:   defaultSAMLConfig(),
+		Policy:  PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
+		SAML:    defaultSAMLConfig(),
+		Tracing: TracingConfig{SampleRatio: -1},
 	}
 }
 
@@ -586,6 +616,25 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		}
 	}
 	c.SAML.validate(bad, c.Sessions.CookieName)
+	if p := c.Tracing.Protocol; p != "" {
+		oneOf(bad, "tracing.protocol", p, telemetry.ProtocolGRPC, telemetry.ProtocolHTTP)
+	}
+	if r := c.Tracing.SampleRatio; r != -1 && (r < 0 || r > 1) {
+		bad("tracing.sample_ratio", "%v is not between 0 and 1", r)
+	}
+	if e := c.Tracing.Endpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+		bad("tracing.endpoint", "%q is not an http:// or https:// URL", e)
+	}
+}
+
+// telemetry converts the tracing section.
+func (t TracingConfig) telemetry() telemetry.Config {
+	c := telemetry.Config{Enabled: t.Enabled, Protocol: t.Protocol, Endpoint: t.Endpoint, ServiceName: t.ServiceName, Version: version}
+	if t.SampleRatio >= 0 {
+		r := t.SampleRatio
+		c.SampleRatio = &r
+	}
+	return c
 }
 
 func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {

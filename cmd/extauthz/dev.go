@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -151,15 +152,19 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	defer os.RemoveAll(dir)
 
 	base := "http://" + l.rest.Addr().String()
+	metadata := filepath.Join(dir, "idp-metadata.xml")
+	cfg := devConfig(base, metadata)
+	// One log format for the whole process: every part logs through the
+	// logger tfgate itself uses, named by component.
+	log := newLogger(cfg.Log, stderr)
 	idp, err := devidp.New(devidp.Config{
 		BaseURL: "http://" + l.idp.Addr().String(),
 		SPs:     []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}},
-		Logger:  newLogger(LogConfig{Level: "info", Format: "text"}, stderr).With("component", "dev-idp"),
+		Logger:  log.With("component", "dev-idp"),
 	})
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	metadata := filepath.Join(dir, "idp-metadata.xml")
 	if md, err := idp.Metadata(); err != nil || os.WriteFile(metadata, md, 0o600) != nil {
 		return fmt.Errorf("dev: writing the IdP's metadata: %v", err)
 	}
@@ -172,12 +177,11 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer conn.Close()
-	restProxy, grpcProxy, err := devProxies(authv3.NewAuthorizationClient(conn), l)
+	restProxy, grpcProxy, err := devProxies(authv3.NewAuthorizationClient(conn), l, log.With("component", "dev-proxy"))
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 
-	cfg := devConfig(base, metadata)
 	fmt.Fprintf(stdout, devBanner, base, l.grpc.Addr(), idp.BaseURL(), base, base, base)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return idp.Serve(gctx, l.idp) })
@@ -209,7 +213,7 @@ func devConfig(base, idpMetadata string) Config {
 // envoy/envoy.yaml's "rest" and "grpc" listeners (routes, path handling,
 // header stripping, ext_authz settings) with its clusters pointed at the
 // development listeners.
-func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoyemu.Proxy, *envoyemu.Proxy, error) {
+func devProxies(client authv3.AuthorizationClient, l *devListeners, log *slog.Logger) (*envoyemu.Proxy, *envoyemu.Proxy, error) {
 	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
 	if err != nil {
 		return nil, nil, err
@@ -225,7 +229,7 @@ func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoyemu.P
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.Authz = client
+		cfg.Authz, cfg.Logger = client, log
 		if proxies[i], err = envoyemu.New(cfg); err != nil {
 			return nil, nil, err
 		}

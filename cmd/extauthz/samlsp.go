@@ -41,6 +41,38 @@ type samlSP struct {
 	handler http.Handler
 	token   http.Handler
 	sources []*samlverify.Source
+	names   []string // the configured name of each source
+}
+
+// idpStatus is one IdP's metadata state, for /statusz and metrics.
+type idpStatus struct {
+	Name         string      `json:"name"`
+	EntityID     string      `json:"entity_id"`
+	CertNotAfter time.Time   `json:"signing_cert_not_after,omitzero"`
+	ValidUntil   time.Time   `json:"valid_until,omitzero"`
+	LastRefresh  *idpRefresh `json:"last_refresh,omitempty"`
+}
+
+// idpStates reports every configured IdP; refreshes, when set, adds each
+// one's last metadata refresh.
+func (s *samlSP) idpStates(refreshes *idpState) []idpStatus {
+	var out []idpStatus
+	for i, src := range s.sources {
+		idp := src.Default()
+		st := idpStatus{Name: s.names[i], EntityID: idp.EntityID, ValidUntil: idp.ValidUntil}
+		for _, c := range idp.SigningCerts {
+			if st.CertNotAfter.IsZero() || c.NotAfter.Before(st.CertNotAfter) {
+				st.CertNotAfter = c.NotAfter
+			}
+		}
+		if refreshes != nil {
+			if r, ok := refreshes.get(s.names[i]); ok {
+				st.LastRefresh = &r
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // noTokens is what /token says when no IdP is configured.
@@ -50,7 +82,7 @@ const noTokens = "no identity provider is configured (saml.idps), so this server
 // says that single sign-on is not configured. Loading IdP metadata is the
 // only step that can fail at run time (a file or URL); the error names the
 // IdP.
-func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, pages spPages, log *slog.Logger) (*samlSP, error) {
+func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, pages spPages, log *slog.Logger, refreshes *idpState) (*samlSP, error) {
 	if !cfg.Enabled() {
 		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 and /token issues nothing until one is")
 		return &samlSP{handler: sp.Unconfigured(), token: sp.UnconfiguredToken(noTokens)}, nil
@@ -69,7 +101,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	} else {
 		log.Info("saml: no binding_secret; this process made a random one, so a sign-in must end at the replica it started on")
 	}
-	idps, names, err := loadIdPs(ctx, cfg, log)
+	idps, names, err := loadIdPs(ctx, cfg, log, refreshes)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +127,14 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
 		MaxFormBytes: cfg.MaxFormBytes, IdPInitiated: idps.idpInitiated(cfg),
 		Contact: pages.contact, Grants: pages.grants,
+		OnEvent: refreshes.spEvent,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)
 	}
 	log.Info("saml: service provider ready", "entity_id", entityID, "acs", h.ACSURL(),
 		"metadata", base+sp.MetadataPath, "token", base+sp.TokenPath, "idps", len(cfg.IdPs), "default_idp", idps.Default().EntityID)
-	return &samlSP{handler: h, token: h.TokenHandler(), sources: idps.sources}, nil
+	return &samlSP{handler: h, token: h.TokenHandler(), sources: idps.sources, names: idps.names}, nil
 }
 
 // spPages is what the SP's pages show besides the session: the contact
@@ -141,10 +174,11 @@ func (s *samlSP) Run(ctx context.Context) error {
 
 // loadIdPs loads every configured IdP's metadata, one Source each (so each
 // keeps its own refresh interval), and returns them with the short names.
-func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger) (*idpSources, map[string]string, error) {
+func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger, refreshes *idpState) (*idpSources, map[string]string, error) {
 	m := &idpSources{}
 	names := make(map[string]string, len(cfg.IdPs))
 	for i, c := range cfg.IdPs {
+		refreshes.known(c.Name)
 		src, err := samlverify.NewSource(ctx, samlverify.SourceConfig{
 			Metadata: []samlverify.MetadataSpec{{
 				File: c.MetadataFile, URL: c.MetadataURL, CacheFile: c.CacheFile, PinnedSHA256: c.MetadataPins,
@@ -157,6 +191,11 @@ func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger) (*idpSource
 			OnRefreshError: func(location string, err error) {
 				log.Warn("saml: IdP metadata refresh failed; keeping the last good copy", "idp", c.Name,
 					"location", location, "err", err)
+			},
+			OnRefresh: func(_ string, started time.Time, err error) {
+				if refreshes != nil {
+					refreshes.refreshed(c.Name, started, err)
+				}
 			},
 		})
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/rego"
+	"github.com/tfgate/tfgate/telemetry"
 )
 
 // serve wires every concrete part in dependency order and runs the
@@ -70,7 +71,13 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		httpLn = tls.NewListener(httpLn, certs.serverConfig("http/1.1"))
 	}
 
-	store, err := newSessionStore(cfg.Sessions, log)
+	tracer, err := telemetry.New(ctx, cfg.Tracing.telemetry())
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer flushTraces(tracer, log)
+	registry := newRegistry()
+	store, err := newSessionStore(cfg.Sessions, log, sessionWrappers(registry, tracer)...)
 	if err != nil {
 		return err
 	}
@@ -87,33 +94,41 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return err
 	}
 	defer decisions.Close()
+	idps := newIdPState(tracer)
 	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend,
-		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy)}, log)
+		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy)}, log, idps)
 	if err != nil {
 		return err
 	}
+	obs := &observability{started: time.Now(), cfg: cfg, policy: policy, store: store, idps: idps, tracing: tracer != nil}
+	obs.register(registry, saml)
 
 	var (
-		registry   = newRegistry()
 		metrics    = envoy.NewMetrics(registry)
-		authorizer = must(authz.New(authz.Config{Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName}))
-		checkSrv   = must(envoy.NewServer(envoy.Config{
-			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
-			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes, Contact: cfg.Pages.Contact,
+		authorizer = must(authz.New(authz.Config{
+			Sessions: store.Sessions, Policy: newTimedPolicy(policy, registry), CookieName: cfg.Sessions.CookieName,
+			Tracer: stageTracer(tracer),
+		}))
+		checkSrv = must(envoy.NewServer(envoy.Config{
+			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics, Tracer: checkTracer(tracer),
+			SkipBrowserNoise: cfg.DecisionLog.SkipBrowserNoise,
+			LoginURL:         cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes, Contact: cfg.Pages.Contact,
 			Limits: cfg.Listen.Limits.envoyLimits(),
 		}))
 		healthSrv = health.NewServer()
 		grpcSrv   = envoy.NewGRPCServer(checkSrv, healthSrv, grpcOpts...)
 		httpSrv   = cfg.Listen.Limits.httpServer(envoy.NewHTTPHandler(envoy.HTTPConfig{
-			Ready:   store.Ready,
-			Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-			Mount:   saml.Mount(),
+			Ready: store.Ready,
+			// OpenMetrics when the scraper asks for it, with the
+			// Check histogram's trace-id exemplars.
+			Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{EnableOpenMetrics: true}),
+			Mount:   traceMounts(tracer, saml.Mount(), obs.statusHandler(saml)),
 		}), log)
 	)
 
 	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
+		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "tracing", tracer != nil, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })

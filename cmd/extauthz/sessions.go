@@ -40,6 +40,9 @@ type sessionBackend interface {
 	Forget(ctx context.Context, id string) error
 }
 
+// storeWrapper decorates the session store named name.
+type storeWrapper func(s authz.SessionStore, name string) authz.SessionStore
+
 // errNotPinged is the readiness of a Redis store before its first ping.
 var errNotPinged = errors.New("sessions: redis not pinged yet")
 
@@ -67,10 +70,19 @@ type sessionStore struct {
 // newSessionStore builds the configured store. For Redis it pings once, so
 // that readiness is known before the listeners open; an unreachable Redis
 // is not an error: the server starts not ready and recovers by itself.
-func newSessionStore(cfg SessionsConfig, log *slog.Logger) (*sessionStore, error) {
+//
+// Each wrap, in order, wraps the store the Check path reaches behind the
+// local cache, named "memory" or "redis" (metrics, tracing).
+func newSessionStore(cfg SessionsConfig, log *slog.Logger, wrap ...storeWrapper) (*sessionStore, error) {
+	source := func(s authz.SessionStore, name string) authz.SessionStore {
+		for _, w := range wrap {
+			s = w(s, name)
+		}
+		return s
+	}
 	if cfg.Store != "redis" {
 		m := session.NewMemory(session.MemoryConfig{MaxEntries: cfg.Memory.MaxEntries, Lifetime: lifetime(cfg)})
-		return &sessionStore{Sessions: m, Backend: m, log: log}, nil
+		return &sessionStore{Sessions: source(m, "memory"), Backend: m, log: log}, nil
 	}
 	// go-redis logs every failed dial to stderr; during an outage that is a
 	// flood, and the pinger already reports the outage once.
@@ -79,9 +91,10 @@ func newSessionStore(cfg SessionsConfig, log *slog.Logger) (*sessionStore, error
 	if err != nil {
 		return nil, err
 	}
-	s := &sessionStore{Sessions: r, Backend: r, redis: r, client: client, log: log, err: errNotPinged}
+	lookups := source(r, "redis")
+	s := &sessionStore{Sessions: lookups, Backend: r, redis: r, client: client, log: log, err: errNotPinged}
 	if cfg.Redis.Cache.TTL > 0 {
-		s.cache = session.NewCached(r, session.CacheConfig{
+		s.cache = session.NewCached(lookups, session.CacheConfig{
 			TTL: cfg.Redis.Cache.TTL, MaxEntries: cfg.Redis.Cache.MaxEntries, Invalidations: r,
 		})
 		s.Sessions = s.cache

@@ -36,6 +36,8 @@ type Exchange struct {
 	Response *authv3.CheckResponse
 	Err      error
 	Outcome  Outcome
+	// Trace is what the Zipkin tracer propagated (Config.ZipkinTracing).
+	Trace Trace
 }
 
 // checkInput is everything the CheckRequest is built from.

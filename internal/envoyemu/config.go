@@ -126,6 +126,10 @@ type Config struct {
 	DisallowedHeaders []HeaderMatcher
 	// Mode selects the Envoy release line. default: V136.
 	Mode Mode
+	// ZipkinTracing emulates an HCM with Envoy's Zipkin tracer: the Check
+	// call carries the B3 context of its own span in its gRPC metadata
+	// (see Exchange.Trace). default: false (no tracer, no trace metadata).
+	ZipkinTracing bool
 	// ValidateMutations is ext_authz validate_mutations: an invalid header
 	// name or value in a mutation makes Envoy answer 500. default: false.
 	ValidateMutations bool

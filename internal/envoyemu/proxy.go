@@ -118,8 +118,12 @@ func (p *Proxy) authorize(w http.ResponseWriter, r *http.Request, up *upstreamRe
 		up.body = io.MultiReader(bytes.NewReader(buf.data), r.Body)
 	}
 	req := p.buildCheckRequest(in)
-	resp, err := p.check(r.Context(), req)
-	ex := Exchange{Request: req, Response: resp, Err: err, Outcome: p.classifyResponse(resp, err)}
+	ctx, tr := r.Context(), Trace{}
+	if p.cfg.ZipkinTracing {
+		ctx, tr = zipkinCheck(ctx, up.headers, p.rand)
+	}
+	resp, err := p.check(ctx, req)
+	ex := Exchange{Request: req, Response: resp, Err: err, Outcome: p.classifyResponse(resp, err), Trace: tr}
 	if p.cfg.OnCheck != nil {
 		p.cfg.OnCheck(ex)
 	}

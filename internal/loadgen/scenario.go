@@ -73,6 +73,7 @@ var specs = []spec{
 	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false, false},
 	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true, false},
 	{AllowMemoryUncached, "as allow-memory with the policy decision cache off (Rego evaluated on every Check)", memoryStore, false, true, true},
+	{AllowMemoryTraced1, "as allow-memory with OpenTelemetry tracing on, 1% of Checks sampled (allow-memory: tracing off)", memoryStore, false, true, false},
 	{AllowRedis, "REST predict, bearer token, Redis session store without the local cache: every Check goes to Redis", redisStore, false, true, false},
 	{AllowRedisCached, "as allow-redis behind the local session cache (extauthz's default): Checks hit the cache", redisCachedStore, false, true, false},
 	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true, false},
@@ -231,7 +232,11 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 	} else {
 		s.Expect = Expectation{HTTPStatus: http.StatusUnauthorized}
 	}
-	srv, reg, closeSrv, err := newCheckServer(ctx, store, sp.uncached)
+	srv, reg, closeSrv, err := newCheckServer(ctx, store, sp.uncached, nil)
+	if ratio, ok := tracedRatio[sp.name]; ok {
+		srv, closeSrv, err = NewTracedCheckServer(ctx, store, ratio)
+		reg = nil
+	}
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/rego"
+	"github.com/tfgate/tfgate/telemetry"
 )
 
 // maxRecvMsgSize is extauthz's default listen.max_request_bytes (80 MiB),
@@ -29,12 +30,13 @@ const maxRecvMsgSize = 80 << 20
 // too. uncached turns the policy decision cache off. close releases the
 // decision log.
 func NewCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, close func(), err error) {
-	srv, _, close, err = newCheckServer(ctx, store, uncached)
+	srv, _, close, err = newCheckServer(ctx, store, uncached, nil)
 	return srv, close, err
 }
 
-// newCheckServer is NewCheckServer that also returns the metrics registry.
-func newCheckServer(ctx context.Context, store authz.SessionStore, uncached bool) (srv *envoy.Server, reg *prometheus.Registry, close func(), err error) {
+// newCheckServer is NewCheckServer, traced when tracer is set, that also
+// returns the metrics registry.
+func newCheckServer(ctx context.Context, store authz.SessionStore, uncached bool, tracer *telemetry.Tracer) (srv *envoy.Server, reg *prometheus.Registry, close func(), err error) {
 	cfg := rego.Config{}
 	if uncached {
 		cfg.DecisionCacheEntries = -1
@@ -43,13 +45,18 @@ func newCheckServer(ctx context.Context, store authz.SessionStore, uncached bool
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("loading the embedded policy: %w", err)
 	}
-	authorizer, err := authz.New(authz.Config{Sessions: store, Policy: policy})
+	acfg, ecfg := authz.Config{Sessions: store, Policy: policy}, envoy.Config{}
+	if tracer != nil {
+		acfg.Tracer, ecfg.Tracer = tracer, tracer
+	}
+	authorizer, err := authz.New(acfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	decisions := authz.NewDecisionLog(io.Discard)
 	reg = prometheus.NewRegistry()
 	srv, err = envoy.NewServer(envoy.Config{
+		Tracer:         ecfg.Tracer,
 		Checker:        authorizer,
 		Decisions:      decisions,
 		Metrics:        envoy.NewMetrics(reg),

@@ -67,6 +67,7 @@ func (h *Handler) handleACS(w http.ResponseWriter, r *http.Request) {
 	}
 	h.cfg.Logger.Info("saml: signed in", "idp", id.IdP, "session", authz.SessionHandle(token),
 		"groups", len(s.Groups), "expires_at", s.ExpiresAt, "idp_initiated", unsolicited)
+	h.cfg.event(Event{Kind: EventACS, Outcome: "success"})
 	redirect(w, dest, http.StatusSeeOther)
 }
 

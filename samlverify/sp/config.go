@@ -191,6 +191,10 @@ type Config struct {
 	// Grants lists what the given groups may use, for the account page
 	// (from the policy's data). default: nil (the page does not list any).
 	Grants func(groups []string) []Grant
+	// OnEvent, when set, is told the outcome of every ACS POST, token
+	// grant and revocation, and every reuse of a refresh token or code,
+	// for metrics. default: nil.
+	OnEvent func(Event)
 }
 
 // Grant is one thing a group may use, as the account page lists it.
@@ -200,6 +204,34 @@ type Grant struct {
 	APIs     []string
 	Versions []string
 	Labels   []string
+}
+
+// Event is one outcome of the SP, for metrics. Every field is one of a
+// small fixed set of values; none carries a user, token or message.
+type Event struct {
+	// Kind is EventACS, EventToken, EventRevoke or EventReuse.
+	Kind string
+	// Grant is the token request's grant type (token and reuse events):
+	// one of the Grant constants, "other" or "".
+	Grant string
+	// Outcome is "success", or why the request was refused: the ACS's
+	// reason code, or the OAuth error code.
+	Outcome string
+}
+
+// Kinds of Event.
+const (
+	EventACS    = "acs"
+	EventToken  = "token"
+	EventRevoke = "revoke"
+	EventReuse  = "reuse"
+)
+
+// event passes e to OnEvent, if set.
+func (cfg *Config) event(e Event) {
+	if cfg.OnEvent != nil {
+		cfg.OnEvent(e)
+	}
 }
 
 // withDefaults validates cfg and fills its defaults.

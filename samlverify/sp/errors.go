@@ -172,6 +172,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		attrs = append(attrs, "advice", advice)
 	}
 	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
+	if r.URL.Path == ACSPath {
+		h.cfg.event(Event{Kind: EventACS, Outcome: o.code})
+	}
 	p := o.page
 	p.Ref, p.Advice = ref, advice
 	if rt := (*returnToError)(nil); errors.As(err, &rt) {

@@ -202,6 +202,7 @@ func (t *tokenEndpoint) handleToken(w http.ResponseWriter, r *http.Request) {
 		t.fail(w, r, grantName(grant), err)
 		return
 	}
+	t.cfg.event(Event{Kind: EventToken, Grant: grantName(grant), Outcome: "success"})
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -288,6 +289,11 @@ func (t *tokenEndpoint) fail(w http.ResponseWriter, r *http.Request, grant strin
 		attrs = append(attrs, "detail", cause.Error())
 	}
 	t.cfg.Logger.Log(r.Context(), level, "token: request refused", attrs...)
+	kind := EventToken
+	if r.URL.Path == RevokePath {
+		kind = EventRevoke
+	}
+	t.cfg.event(Event{Kind: kind, Grant: grant, Outcome: oe.code})
 	writeOAuthError(w, status, oe)
 }
 

@@ -98,6 +98,7 @@ func (t *tokenEndpoint) codeNotLive(ctx context.Context, code string, rec authz.
 		return unavailable(err)
 	}
 	t.cfg.Logger.Warn("token: authorization code used twice; revoked its grant's tokens", "family", rec.Family, "revoked", n)
+	t.cfg.event(Event{Kind: EventReuse, Grant: GrantAuthorizationCode})
 	return oauthErr(errInvalidGrant, descCodeReused)
 }
 
@@ -162,6 +163,7 @@ func (t *tokenEndpoint) refreshToken(ctx context.Context, form tokenForm) (token
 			return tokenResponse{}, unavailable(err)
 		}
 		t.cfg.Logger.Warn("token: refresh token reused; revoked its grant's tokens", "family", rec.Family, "revoked", n)
+		t.cfg.event(Event{Kind: EventReuse, Grant: GrantRefreshToken})
 		return tokenResponse{}, oauthErr(errInvalidGrant, descRefreshUsed)
 	}
 	t.retire(ctx, rec)

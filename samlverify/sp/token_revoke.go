@@ -32,6 +32,7 @@ func (t *tokenEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		t.fail(w, r, "", err)
 		return
 	}
+	t.cfg.event(Event{Kind: EventRevoke, Outcome: "success"})
 	w.WriteHeader(http.StatusOK)
 }
 
