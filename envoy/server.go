@@ -28,6 +28,9 @@ type Config struct {
 	Log *slog.Logger
 	// Decisions, when set, receives one record per Check.
 	Decisions *authz.DecisionLog
+	// Shadow, when set, receives the same record (for a candidate policy
+	// evaluated off the critical path). It must not block.
+	Shadow interface{ Observe(authz.DecisionRecord) }
 	// Metrics, when set, counts decisions and their latency.
 	Metrics *Metrics
 	// LoginURL is where anonymous browser navigations are redirected;
@@ -77,8 +80,14 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	r := NewRequest(req)
 	d, err := s.cfg.Checker.Check(ctx, r)
 	latency := s.cfg.Now().Sub(start)
-	if s.cfg.Decisions != nil {
-		s.cfg.Decisions.Record(authz.NewDecisionRecord(start, r, d, err, latency))
+	if s.cfg.Decisions != nil || s.cfg.Shadow != nil {
+		rec := authz.NewDecisionRecord(start, r, d, err, latency)
+		if s.cfg.Decisions != nil {
+			s.cfg.Decisions.Record(rec)
+		}
+		if s.cfg.Shadow != nil {
+			s.cfg.Shadow.Observe(rec)
+		}
 	}
 	s.cfg.Metrics.observe(d, err, latency)
 	if err != nil {
