@@ -39,6 +39,14 @@ func Redecide(ctx context.Context, p Policy, rec *DecisionRecord) (Verdict, erro
 	if !rec.PolicyDecided() {
 		return Verdict{}, fmt.Errorf("%w: decision %s was not made by the policy", ErrNotReplayable, rec.DecisionID)
 	}
+	return rec.Decide(ctx, p)
+}
+
+// Decide evaluates p on every target of the record, with the Authorizer's
+// rules, whether or not the policy decided the record live (for
+// `policy eval` on a hand-edited line). A record without targets is allowed,
+// as the Authorizer would.
+func (rec *DecisionRecord) Decide(ctx context.Context, p Policy) (Verdict, error) {
 	var last Verdict
 	for i := range rec.Targets {
 		in := rec.Input(i)

@@ -23,9 +23,15 @@ Usage:
                                               IdP, a development proxy on 8501/8500 and a TF Serving stand-in
   extauthz dev-idp [--listen ADDR] [...]      the development IdP alone (see --help)
   extauthz config check FILE                  validate a config file, printing every problem with its line
-  extauthz policy test [DIR] [-v]             run the Rego unit tests of a policy directory (default: the embedded policy)
-  extauthz policy eval --input FILE [--policy DIR]
-                                              evaluate a policy on one input document and print the decision
+  extauthz policy test [DIR] [-v] [--run RE] [--coverage] [--threshold PCT] [--format json]
+                                              run the Rego unit tests of a policy directory (default: the embedded policy)
+  extauthz policy eval --input FILE [--policy DIR|BUNDLE] [--fail]
+                                              evaluate a policy on one input document or decision-log line
+  extauthz policy build [DIR] -o bundle.tar.gz [--signing-key K --signing-alg ES256 --key-id ID] [--revision R]
+                                              write a policy directory as an (optionally signed) OPA bundle
+  extauthz policy replay --log decisions.jsonl --policy DIR|BUNDLE [--allow-loosening]
+                                              re-decide recorded traffic with a changed policy; exit 1 when a deny
+                                              would become an allow
   extauthz sessions list --user U [--json]    list a user's sessions (handle, expiry) in Redis
   extauthz sessions revoke --user U | --group G | --session HANDLE
                                               revoke sessions at once on every replica
@@ -88,13 +94,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return configCheckCmd(args[2:], stdout, stderr)
 	case "policy":
 		if len(args) < 2 {
-			return fmt.Errorf("%w: extauthz policy test|eval", errUsage)
+			return fmt.Errorf("%w: extauthz policy test|eval|build|replay", errUsage)
 		}
 		switch args[1] {
 		case "test":
 			return policyTestCmd(ctx, args[2:], stdout, stderr)
 		case "eval":
 			return policyEvalCmd(ctx, args[2:], stdout, stderr)
+		case "build":
+			return policyBuildCmd(ctx, args[2:], stdout, stderr)
+		case "replay":
+			return policyReplayCmd(ctx, args[2:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
 	case "sessions":
