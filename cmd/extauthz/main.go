@@ -32,6 +32,9 @@ Usage:
   extauthz policy replay --log decisions.jsonl --policy DIR|BUNDLE [--allow-loosening]
                                               re-decide recorded traffic with a changed policy; exit 1 when a deny
                                               would become an allow
+  extauthz audit verify [--key PUB.pem] FILE...
+                                              check a chained decision log (all rotated files): names the first
+                                              modified, deleted, inserted or reordered line, cut or missing file
   extauthz sessions list --user U [--json]    list a user's sessions (handle, expiry) in Redis
   extauthz sessions revoke --user U | --group G | --session HANDLE
                                               revoke sessions at once on every replica
@@ -109,6 +112,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
 	case "sessions":
 		return sessionsCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return devCmd(ctx, args[1:], stdout, stderr)
 	case "dev-idp":

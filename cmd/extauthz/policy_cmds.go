@@ -266,4 +266,3 @@ func writeReplayText(w io.Writer, rep authz.ReplayReport, revision string, elaps
 		fmt.Fprintf(w, "  (%d flips of further (groups, model, api) keys not shown)\n", rep.ExampleKeysDropped)
 	}
 }
-
