@@ -263,7 +263,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:      ListenConfig{GRPC: ":9191", HTTP: ":8080", MaxRequestBytes: 80 << 20, ShutdownTimeout: 10 * time.Second},
 		Log:         LogConfig{Level: "info", Format: "json"},
-		DecisionLog: DecisionLogConfig{Path: "-"},
+		DecisionLog: DecisionLogConfig{Path: "-", Audit: AuditLogConfig{CheckpointLines: 1000, CheckpointInterval: time.Minute}},
 		Sessions: SessionsConfig{
 			Store: "memory", CookieName: authz.DefaultCookieName,
 			MaxLifetime: 12 * time.Hour, IdleTimeout: time.Hour, MaxAuthAge: 12 * time.Hour,
@@ -275,7 +275,14 @@ func DefaultConfig() Config {
 				Cache:       CacheConfig{TTL: time.Second, MaxEntries: 10000},
 			},
 		},
-		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
+		Policy: PolicyConfig{
+			ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000,
+			Bundle: BundleConfig{
+				PollInterval: 30 * time.Second, Headers: map[string]string{},
+				Verification: BundleVerification{Keys: map[string]BundleKey{}},
+			},
+			Shadow: ShadowConfig{QueueSize: 1024},
+		},
 		SAML:   defaultSAMLConfig(),
 	}
 }
