@@ -283,7 +283,7 @@ func DefaultConfig() Config {
 			},
 			Shadow: ShadowConfig{QueueSize: 1024},
 		},
-		SAML:   defaultSAMLConfig(),
+		SAML: defaultSAMLConfig(),
 	}
 }
 

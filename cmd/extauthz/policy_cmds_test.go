@@ -129,7 +129,9 @@ func metricsOf(t *testing.T, httpAddr string) string {
 func TestBundleReplicas(t *testing.T) {
 	priv, pub := ecKeyFiles(t)
 	otherPriv, _ := ecKeyFiles(t)
-	sign := func(k string) []string { return []string{"--signing-key", k, "--signing-alg", "ES256", "--key-id", "team"} }
+	sign := func(k string) []string {
+		return []string{"--signing-key", k, "--signing-alg", "ES256", "--key-id", "team"}
+	}
 	srv := &swapServer{}
 	srv.set(build(t, openPolicyDir(t, "resnet"), "r1", sign(priv)...))
 	ts := httptest.NewServer(srv)
@@ -272,7 +274,9 @@ func TestPolicyReplayCLI(t *testing.T) {
 	var rep struct {
 		AllowToDeny int64 `json:"allow_to_deny"`
 		Replayed    int64
-		Examples    []struct{ DecisionID string `json:"decision_id"` }
+		Examples    []struct {
+			DecisionID string `json:"decision_id"`
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.AllowToDeny != 1 || rep.Replayed != 3 || len(rep.Examples) != 1 || rep.Examples[0].DecisionID != "a" {
 		t.Errorf("tightening replay, json: %d %v %s", code, err, out)
