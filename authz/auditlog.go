@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,13 +62,21 @@ type AuditConfig struct {
 }
 
 // AuditWriter is an io.WriteCloser for NewDecisionLog that chains every
-// line it is given. It does its work when the decision log flushes (every
-// FlushInterval, from the log's own goroutine), so the Check path pays
-// nothing for the chain but a few bytes copied into the log's buffer.
+// line it is given. Write only copies the bytes to a queue; one goroutine
+// hashes, signs, writes and rotates, so neither the Check path nor the
+// decision log's lock waits for SHA-256, Ed25519 or the disk. The queue is
+// bounded (maxAuditPending): a disk that cannot keep up slows writers down
+// rather than dropping audit lines.
 type AuditWriter struct {
 	cfg AuditConfig
 
-	mu       sync.Mutex
+	inMu    sync.Mutex
+	inCond  *sync.Cond
+	pending []byte // queued by Write, in order
+	spare   []byte
+	kick    chan struct{}
+
+	mu       sync.Mutex // the chain state, owned by the worker goroutine
 	f        *os.File
 	size     int64
 	opened   time.Time
@@ -80,6 +89,7 @@ type AuditWriter struct {
 	stop     chan struct{}
 	done     chan struct{}
 	err      error
+	sticky   atomic.Pointer[error]
 }
 
 // KeyID names an Ed25519 public key in checkpoints: the first 8 bytes of
@@ -105,14 +115,15 @@ func OpenAuditWriter(cfg AuditConfig) (*AuditWriter, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &AuditWriter{cfg: cfg, head: genesis, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &AuditWriter{cfg: cfg, head: genesis, stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	w.inCond = sync.NewCond(&w.inMu)
 	if err := w.resume(); err != nil {
 		return nil, err
 	}
 	if err := w.openFile(); err != nil {
 		return nil, err
 	}
-	go w.ticker()
+	go w.worker()
 	return w, nil
 }
 
@@ -194,15 +205,64 @@ func (w *AuditWriter) openFile() error {
 	return nil
 }
 
-// Write chains the complete lines in p; a trailing incomplete line waits
-// for the rest.
+// maxAuditPending bounds the bytes queued for the chain.
+const maxAuditPending = 16 << 20
+
+// Write queues p for the chain. It fails only after writing the file has
+// failed (the error is sticky; Close returns it too).
 func (w *AuditWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
+	w.inMu.Lock()
+	for len(w.pending) > maxAuditPending && w.failed() == nil {
+		w.inCond.Wait()
 	}
-	n := len(p)
+	if err := w.failed(); err != nil {
+		w.inMu.Unlock()
+		return 0, err
+	}
+	w.pending = append(w.pending, p...)
+	w.inMu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// failed returns the sticky write error without taking w.mu (Write holds
+// inMu, and the worker takes inMu under w.mu).
+func (w *AuditWriter) failed() error {
+	if e := w.sticky.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// fail records err as the sticky error. The caller holds w.mu.
+func (w *AuditWriter) fail(err error) error {
+	w.err = err
+	w.sticky.Store(&err)
+	w.inCond.Broadcast()
+	return err
+}
+
+// drain chains everything queued so far. The caller holds w.mu.
+func (w *AuditWriter) drain() error {
+	w.inMu.Lock()
+	buf := w.pending
+	w.pending = w.spare[:0]
+	w.inMu.Unlock()
+	w.inCond.Broadcast()
+	err := w.process(buf)
+	w.spare = buf[:0]
+	return err
+}
+
+// process chains the complete lines in p; a trailing incomplete line waits
+// for the rest. The caller holds w.mu.
+func (w *AuditWriter) process(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -219,11 +279,22 @@ func (w *AuditWriter) Write(p []byte) (int, error) {
 		if w.unsigned >= w.cfg.CheckpointLines {
 			w.checkpoint()
 		}
+		// Rotate at the line that reaches the size, however large the
+		// batch; and write out in pieces of a bounded size.
+		if w.cfg.RotateBytes > 0 && w.size+int64(len(w.out)) >= w.cfg.RotateBytes {
+			if err := w.rotate(); err != nil {
+				return err
+			}
+		} else if len(w.out) >= 1<<20 {
+			if err := w.writeOut(); err != nil {
+				return err
+			}
+		}
 	}
 	if err := w.writeOut(); err != nil {
-		return 0, err
+		return err
 	}
-	return n, w.maybeRotate()
+	return w.maybeRotate()
 }
 
 // chain appends line, chained, to w.out.
@@ -295,7 +366,7 @@ func (w *AuditWriter) writeOut() error {
 	w.size += int64(n)
 	w.out = w.out[:0]
 	if err != nil {
-		w.err = fmt.Errorf("authz: writing audit log: %w", err)
+		return w.fail(fmt.Errorf("authz: writing audit log: %w", err))
 	}
 	return w.err
 }
@@ -324,8 +395,7 @@ func (w *AuditWriter) rotate() error {
 		return err
 	}
 	if err := os.Rename(w.cfg.Path, fmt.Sprintf("%s.%012d", w.cfg.Path, first)); err != nil {
-		w.err = fmt.Errorf("authz: rotating audit log: %w", err)
-		return w.err
+		return w.fail(fmt.Errorf("authz: rotating audit log: %w", err))
 	}
 	return w.openFile()
 }
@@ -350,7 +420,8 @@ func firstSeq(path string) (uint64, error) {
 	return t.Seq, nil
 }
 
-func (w *AuditWriter) ticker() {
+// worker chains what Write queued, and checkpoints and rotates on time.
+func (w *AuditWriter) worker() {
 	defer close(w.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -358,8 +429,13 @@ func (w *AuditWriter) ticker() {
 		select {
 		case <-w.stop:
 			return
+		case <-w.kick:
+			w.mu.Lock()
+			_ = w.drain()
+			w.mu.Unlock()
 		case <-t.C:
 			w.mu.Lock()
+			_ = w.drain()
 			if w.unsigned > 0 && w.cfg.Now().Sub(w.firstAt) >= w.cfg.CheckpointInterval {
 				w.checkpoint()
 				_ = w.writeOut()
@@ -376,6 +452,9 @@ func (w *AuditWriter) ticker() {
 func (w *AuditWriter) Rotate() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.drain(); err != nil {
+		return err
+	}
 	return w.rotate()
 }
 
@@ -385,6 +464,7 @@ func (w *AuditWriter) Close() error {
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	_ = w.drain()
 	if len(w.partial) > 0 {
 		w.chain(w.partial)
 		w.partial = nil
