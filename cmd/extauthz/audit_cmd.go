@@ -10,44 +10,73 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tfgate/tfgate/authz"
 )
 
-// auditCmd dispatches "extauthz audit ...".
-func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return fmt.Errorf("%w: extauthz audit verify [--key PUB.pem] FILE...", errUsage)
+func newAuditCmd() *cobra.Command {
+	c := groupCmd(&cobra.Command{
+		Use:     "audit",
+		GroupID: "check",
+		Short:   "Verify the tamper-evident decision log",
+	})
+	c.AddCommand(newAuditVerifyCmd())
+	return c
+}
+
+type auditVerifyOptions struct {
+	keys         []string
+	partialStart bool
+	format       string
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var o auditVerifyOptions
+	c := &cobra.Command{
+		Use:   "verify [--key PUB.pem] FILE...",
+		Short: "Check a chained decision log and name the first broken line",
+		Long: `Check the hash chain and the signed checkpoints of a decision log written with
+decision_log.audit (give every file of a rotated series, in any order). Names
+the first broken line: a modified, deleted, inserted or reordered line, a cut
+file, a file missing from the series, a checkpoint signed by another key.
+Exit 1 when anything is broken.`,
+		Example: `  extauthz audit verify --key audit.pub /var/log/tfgate/decisions.jsonl*`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("missing FILE")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return auditVerifyCmd(c.Context(), o, args, c.OutOrStdout())
+		},
 	}
-	return auditVerifyCmd(ctx, args[1:], stdout, stderr)
+	c.Flags().StringArrayVar(&o.keys, "key", nil, "Ed25519 public key (PEM) that may sign checkpoints; repeat for several")
+	c.Flags().BoolVar(&o.partialStart, "partial-start", false, "accept a series whose oldest files were removed by retention")
+	c.Flags().StringVar(&o.format, "format", "text", "text or json")
+	return c
 }
 
 // auditVerifyCmd checks the hash chain and checkpoint signatures of a
 // decision log series and names the first broken line.
-func auditVerifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit verify", stderr)
-	var keys stringList
-	fs.Var(&keys, "key", "Ed25519 public key (PEM) that may sign checkpoints; repeat for several (e.g. across a key rotation)")
-	partial := fs.Bool("partial-start", false, "accept a series whose oldest files were removed by retention")
-	format := fs.String("format", "text", "text or json")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
+func auditVerifyCmd(_ context.Context, o auditVerifyOptions, files []string, stdout io.Writer) error {
+	if o.format != "text" && o.format != "json" {
+		return usagef("--format must be text or json")
 	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: extauthz audit verify [--key PUB.pem] FILE...", errUsage)
-	}
-	opts := authz.AuditVerifyOptions{PartialStart: *partial}
-	for _, k := range keys {
+	opts := authz.AuditVerifyOptions{PartialStart: o.partialStart}
+	for _, k := range o.keys {
 		pub, err := readEd25519Public(k)
 		if err != nil {
 			return err
 		}
 		opts.Keys = append(opts.Keys, pub)
 	}
-	rep, err := authz.VerifyAudit(fs.Args(), opts)
+	rep, err := authz.VerifyAudit(files, opts)
 	if err != nil {
 		return err
 	}
-	if *format == "json" {
+	if o.format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {

@@ -13,66 +13,52 @@ import (
 	"github.com/tfgate/tfgate/rego"
 )
 
+type policyBuildOptions struct {
+	dir, out, revision, signingKey, signingAlg, keyID string
+}
+
 // policyBuildCmd writes a policy directory as an OPA bundle, for teams
 // without the opa CLI.
-func policyBuildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy build", stderr)
-	out := fs.String("o", "bundle.tar.gz", "bundle file to write")
-	rev := fs.String("revision", "", "the bundle's revision (default: a hash of the policy and data files)")
-	key := fs.String("signing-key", "", "PEM private key (RSA or EC) to sign the bundle with (.signatures.json)")
-	alg := fs.String("signing-alg", "RS256", "JWS algorithm of the signing key: RS256, PS256, ES256, ...")
-	kid := fs.String("key-id", "", "key id (kid) to put in the signature, matched against the servers' verification keys")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: extauthz policy build [DIR] -o FILE", errUsage)
-	}
-	opts := rego.BuildOptions{Revision: *rev, SigningAlgorithm: *alg, SigningKeyID: *kid}
-	if *key != "" {
-		pem, err := os.ReadFile(*key)
+func policyBuildCmd(ctx context.Context, o policyBuildOptions, stdout io.Writer) error {
+	opts := rego.BuildOptions{Revision: o.revision, SigningAlgorithm: o.signingAlg, SigningKeyID: o.keyID}
+	if o.signingKey != "" {
+		pem, err := os.ReadFile(o.signingKey)
 		if err != nil {
 			return fmt.Errorf("reading the signing key: %w", err)
 		}
 		opts.SigningKey = string(pem)
 	}
 	var buf bytes.Buffer
-	revision, err := rego.BuildBundle(ctx, fs.Arg(0), &buf, opts)
+	revision, err := rego.BuildBundle(ctx, o.dir, &buf, opts)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	signed := "unsigned"
-	if *key != "" {
+	if o.signingKey != "" {
 		signed = "signed"
 	}
-	fmt.Fprintf(stdout, "%s: revision %s, %s, %d bytes\n", *out, revision, signed, buf.Len())
+	fmt.Fprintf(stdout, "%s: revision %s, %s, %d bytes\n", o.out, revision, signed, buf.Len())
 	return nil
 }
 
-func policyTestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy test", stderr)
-	verbose := fs.Bool("v", false, "print every test, not only failures")
-	run := fs.String("run", "", "run only tests whose name matches this regular expression")
-	coverage := fs.Bool("coverage", false, "report line coverage of the policy files (per file, lines not covered, total)")
-	threshold := fs.Float64("threshold", 0, "with --coverage: fail when total coverage is below this percentage")
-	format := fs.String("format", "text", "text or json")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
+type policyTestOptions struct {
+	dir, run, format  string
+	verbose, coverage bool
+	threshold         float64
+}
+
+func policyTestCmd(ctx context.Context, o policyTestOptions, stdout, stderr io.Writer) error {
+	if o.format != "text" && o.format != "json" {
+		return usagef("--format must be text or json")
 	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("%w: extauthz policy test [DIR] [flags]", errUsage)
+	if o.threshold > 0 {
+		o.coverage = true
 	}
-	if *format != "text" && *format != "json" {
-		return fmt.Errorf("%w: --format must be text or json", errUsage)
-	}
-	if *threshold > 0 {
-		*coverage = true
-	}
-	sum, err := rego.RunTestsWith(ctx, fs.Arg(0), stdout, rego.TestOptions{
-		Verbose: *verbose, Run: *run, Coverage: *coverage, JSON: *format == "json",
+	sum, err := rego.RunTestsWith(ctx, o.dir, stdout, rego.TestOptions{
+		Verbose: o.verbose, Run: o.run, Coverage: o.coverage, JSON: o.format == "json",
 	})
 	if err != nil {
 		return fmt.Errorf("running policy tests: %w", err)
@@ -83,38 +69,30 @@ func policyTestCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return errFailed
 	}
-	if c := sum.Coverage; c != nil && c.Percent < *threshold {
-		fmt.Fprintf(stderr, "coverage %.1f%% is below the threshold %.1f%%\n", c.Percent, *threshold)
+	if c := sum.Coverage; c != nil && c.Percent < o.threshold {
+		fmt.Fprintf(stderr, "coverage %.1f%% is below the threshold %.1f%%\n", c.Percent, o.threshold)
 		return errFailed
 	}
 	return nil
 }
 
-func policyEvalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy eval", stderr)
-	input := fs.String("input", "", "JSON input document, or one decision-log line (- for stdin); see the README for its shape")
-	dir := fs.String("policy", "", "policy directory or bundle file (default: the embedded policy)")
-	fail := fs.Bool("fail", false, "exit 1 when the decision is a deny (for CI)")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
-	}
-	if *input == "" {
-		return fmt.Errorf("%w: --input FILE is required", errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+type policyEvalOptions struct {
+	input, policy string
+	fail          bool
+}
+
+func policyEvalCmd(ctx context.Context, o policyEvalOptions, stdin io.Reader, stdout io.Writer) error {
 	var data []byte
 	var err error
-	if *input == "-" {
-		data, err = io.ReadAll(os.Stdin)
+	if o.input == "-" {
+		data, err = io.ReadAll(stdin)
 	} else {
-		data, err = os.ReadFile(*input)
+		data, err = os.ReadFile(o.input)
 	}
 	if err != nil {
 		return fmt.Errorf("reading input: %w", err)
 	}
-	policy, err := rego.Load(ctx, *dir, rego.Verification{}, -1)
+	policy, err := rego.Load(ctx, o.policy, rego.Verification{}, -1)
 	if err != nil {
 		return err
 	}
@@ -149,7 +127,7 @@ func policyEvalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	if *fail && !v.Allow {
+	if o.fail && !v.Allow {
 		return errFailed
 	}
 	return nil
@@ -178,31 +156,25 @@ func decisionLogLine(data []byte) (*authz.DecisionRecord, bool, error) {
 	return &rec, true, nil
 }
 
+type policyReplayOptions struct {
+	log, policy, format string
+	examples            int
+	allowLoosening      bool
+}
+
 // policyReplayCmd re-decides a recorded decision log with a changed
 // policy and says what would change.
-func policyReplayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy replay", stderr)
-	logPath := fs.String("log", "", "decision log (JSON lines, - for stdin); rotated files may be given one after another with several --log")
-	policyPath := fs.String("policy", "", "the changed policy: a directory or a bundle file (default: the embedded policy)")
-	examples := fs.Int("examples", 3, "flips to show per (groups, model, api)")
-	loosening := fs.Bool("allow-loosening", false, "exit 0 even when a denied request would be allowed")
-	format := fs.String("format", "text", "text or json")
-	if err := parseInterspersed(fs, args); err != nil {
-		return err
+func policyReplayCmd(ctx context.Context, o policyReplayOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	if o.format != "text" && o.format != "json" {
+		return usagef("--format must be text or json")
 	}
-	if *logPath == "" || fs.NArg() > 0 {
-		return fmt.Errorf("%w: extauthz policy replay --log FILE --policy DIR|BUNDLE", errUsage)
-	}
-	if *format != "text" && *format != "json" {
-		return fmt.Errorf("%w: --format must be text or json", errUsage)
-	}
-	policy, err := rego.Load(ctx, *policyPath, rego.Verification{}, 0)
+	policy, err := rego.Load(ctx, o.policy, rego.Verification{}, 0)
 	if err != nil {
 		return err
 	}
-	var r io.Reader = os.Stdin
-	if *logPath != "-" {
-		f, err := os.Open(*logPath)
+	r := stdin
+	if o.log != "-" {
+		f, err := os.Open(o.log)
 		if err != nil {
 			return err
 		}
@@ -210,12 +182,12 @@ func policyReplayCmd(ctx context.Context, args []string, stdout, stderr io.Write
 		r = f
 	}
 	start := time.Now()
-	rep, err := authz.Replay(ctx, r, policy, authz.ReplayOptions{Examples: *examples})
+	rep, err := authz.Replay(ctx, r, policy, authz.ReplayOptions{Examples: o.examples})
 	if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
-	if *format == "json" {
+	if o.format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
@@ -232,7 +204,7 @@ func policyReplayCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	case rep.Errors > 0 || rep.Malformed > 0:
 		fmt.Fprintf(stderr, "%d lines could not be re-decided (%d errors, %d malformed)\n", rep.Errors+rep.Malformed, rep.Errors, rep.Malformed)
 		return errFailed
-	case rep.DenyToAllow > 0 && !*loosening:
+	case rep.DenyToAllow > 0 && !o.allowLoosening:
 		fmt.Fprintf(stderr, "%d denied requests would be allowed; pass --allow-loosening if that is intended\n", rep.DenyToAllow)
 		return errFailed
 	}
