@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,13 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -123,29 +131,55 @@ func metricsOf(t *testing.T, httpAddr string) string {
 }
 
 // TestBundleReplicas runs two real servers polling one signed bundle over
-// HTTP: a grant flipped in a new bundle reaches both, a bundle signed by
-// another key is refused and the last good one keeps serving, and the
+// HTTP, and two over OCI (go-containerregistry's registry in the test
+// process): a grant flipped in a new bundle reaches both, a bundle signed
+// by another key is refused and the last good one keeps serving, and the
 // revision and failures show in /metrics.
 func TestBundleReplicas(t *testing.T) {
+	t.Run("http", func(t *testing.T) {
+		srv := &swapServer{}
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		testBundleReplicas(t, ts.URL+"/bundle.tar.gz", func(b []byte) { srv.set(b) })
+	})
+	t.Run("oci", func(t *testing.T) {
+		ts := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		defer ts.Close()
+		ref := strings.TrimPrefix(ts.URL, "http://") + "/policies/tfgate:live"
+		testBundleReplicas(t, "oci://"+ref, func(b []byte) {
+			r, err := name.ParseReference(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := mutate.AppendLayers(empty.Image, static.NewLayer(b, types.OCILayer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+			if err := remote.Write(r, img); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+func testBundleReplicas(t *testing.T, url string, publish func([]byte)) {
 	priv, pub := ecKeyFiles(t)
 	otherPriv, _ := ecKeyFiles(t)
 	sign := func(k string) []string {
 		return []string{"--signing-key", k, "--signing-alg", "ES256", "--key-id", "team"}
 	}
-	srv := &swapServer{}
-	srv.set(build(t, openPolicyDir(t, "resnet"), "r1", sign(priv)...))
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	publish(build(t, openPolicyDir(t, "resnet"), "r1", sign(priv)...))
 	config := fmt.Sprintf(`listen: {grpc: 127.0.0.1:0, http: 127.0.0.1:0, shutdown_timeout: 2s}
 decision_log: {path: "off"}
 policy:
   bundle:
-    url: %s/bundle.tar.gz
+    url: %s
     poll_interval: 20ms
     verification:
       keys:
         team: {key_file: %s, algorithm: ES256}
-`, ts.URL, pub)
+`, url, pub)
 
 	type replica struct {
 		client   authv3.AuthorizationClient
@@ -167,7 +201,7 @@ policy:
 		}
 	}
 
-	srv.set(build(t, openPolicyDir(t, "bert"), "r2", sign(priv)...))
+	publish(build(t, openPolicyDir(t, "bert"), "r2", sign(priv)...))
 	waitFor(t, 10*time.Second, "every replica on r2", func() bool {
 		for _, r := range replicas {
 			if !strings.Contains(metricsOf(t, r.httpAddr), `tfgate_policy_info{revision="r2",source="bundle"} 1`) {
@@ -182,7 +216,7 @@ policy:
 		}
 	}
 
-	srv.set(build(t, openPolicyDir(t, "resnet", "bert", "gpt"), "evil", sign(otherPriv)...))
+	publish(build(t, openPolicyDir(t, "resnet", "bert", "gpt"), "evil", sign(otherPriv)...))
 	waitFor(t, 10*time.Second, "both replicas to refuse the wrongly signed bundle", func() bool {
 		for _, r := range replicas {
 			if strings.Contains(metricsOf(t, r.httpAddr), "tfgate_policy_bundle_failures_total 0") {
