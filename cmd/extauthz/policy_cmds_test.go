@@ -403,3 +403,29 @@ decision_log:
 		t.Errorf("verify after an edit: %d %s", code, out)
 	}
 }
+
+// TestShadowPolicyThroughServe configures a candidate policy: the live
+// answer stands, and the disagreement shows in /metrics by direction.
+func TestShadowPolicyThroughServe(t *testing.T) {
+	grpcAddr, httpAddr, _ := startServe(t, fmt.Sprintf(`listen: {grpc: 127.0.0.1:0, http: 127.0.0.1:0, shutdown_timeout: 2s}
+decision_log: {path: "off"}
+policy:
+  dir: %s
+  shadow: {policy: %s}
+`, openPolicyDir(t, "resnet"), openPolicyDir(t, "bert")))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	if !checkModel(t, client, "resnet") || checkModel(t, client, "bert") || checkModel(t, client, "gpt") {
+		t.Fatal("the shadow policy changed a live answer")
+	}
+	waitFor(t, 10*time.Second, "the shadow counters", func() bool {
+		m := metricsOf(t, httpAddr)
+		return strings.Contains(m, `tfgate_policy_shadow_evaluated_total 3`) &&
+			strings.Contains(m, `tfgate_policy_shadow_disagreements_total{direction="allow_to_deny"} 1`) &&
+			strings.Contains(m, `tfgate_policy_shadow_disagreements_total{direction="deny_to_allow"} 1`)
+	})
+}
