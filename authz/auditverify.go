@@ -144,7 +144,19 @@ func (v *auditVerifier) file(path string, last bool) error {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 256<<10)
+	return v.stream(path, f, last)
+}
+
+// verifyOne checks one file's contents as VerifyAudit would (for fuzzing
+// without the file system).
+func verifyOne(name string, data []byte, opts AuditVerifyOptions) (AuditReport, error) {
+	v := &auditVerifier{opts: opts, rep: AuditReport{Unverified: len(opts.Keys) == 0, Problems: []AuditProblem{}}, head: genesis}
+	err := v.stream(name, bytes.NewReader(data), true)
+	return v.rep, err
+}
+
+func (v *auditVerifier) stream(path string, r io.Reader, last bool) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	var n int64
 	endsWithCheckpoint := false
 	for {
