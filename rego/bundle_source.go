@@ -73,8 +73,9 @@ type BundleSource struct {
 	fetch fetcher
 	now   func() time.Time
 
-	mu     sync.Mutex
-	status BundleStatus
+	checking sync.Mutex // one check at a time, so an older download never installs over a newer one
+	mu       sync.Mutex
+	status   BundleStatus
 }
 
 // fetcher returns the bundle if it changed since etag, or nil and the same
@@ -153,6 +154,8 @@ func (s *BundleSource) Check(ctx context.Context, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	s.checking.Lock()
+	defer s.checking.Unlock()
 	st := s.Status()
 	body, etag, err := s.fetch(ctx, st.ETag)
 	if err == nil && body != nil {
