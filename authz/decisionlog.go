@@ -49,6 +49,8 @@ type DecisionRecord struct {
 	Groups         []string       `json:"groups,omitempty"`
 	IdP            string         `json:"idp,omitempty"`
 	Auth           string         `json:"auth,omitempty"`
+	Scope          []string       `json:"scope,omitempty"`
+	ExpiresAt      time.Time      `json:"expires_at,omitzero"`
 	Session        string         `json:"session,omitempty"`
 	Method         string         `json:"method"`
 	Path           string         `json:"path"`
@@ -91,6 +93,7 @@ func NewDecisionRecord(now time.Time, r *Request, d *Decision, err error, latenc
 	rec.Session, rec.PolicyRevision = d.SessionHandle, d.PolicyRevision
 	if s := d.Subject; s != nil {
 		rec.Subject, rec.Email, rec.Groups, rec.IdP, rec.Auth = s.ID, s.Email, s.Groups, s.IdP, s.Auth
+		rec.Scope, rec.ExpiresAt = s.Scope, s.ExpiresAt
 	}
 	for _, t := range d.Targets {
 		rec.Targets = append(rec.Targets, redactTarget(NewInputTarget(t)))

@@ -16,4 +16,8 @@ var (
 	// ErrInvalidDecision means the policy answered something other than one
 	// decision object of the documented shape.
 	ErrInvalidDecision = errors.New("authz: policy returned an invalid decision")
+	// ErrNotReplayable means a decision-log record was not decided by the
+	// policy (refused earlier, or not decided at all), so there is nothing
+	// to ask a policy again.
+	ErrNotReplayable = errors.New("authz: decision not made by the policy")
 )

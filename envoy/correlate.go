@@ -79,12 +79,12 @@ func newErrorID() string {
 }
 
 // record writes the decision log line, with Envoy's x-request-id and the
-// trace id for correlation.
+// trace id for correlation, and hands the same record to the shadow policy.
 func (s *Server) record(start time.Time, r *authz.Request, d *authz.Decision, err error, errID string, latency time.Duration, trace traceRef) {
-	if s.cfg.Decisions == nil {
+	if s.cfg.Decisions == nil && s.cfg.Shadow == nil {
 		return
 	}
-	if s.cfg.SkipBrowserNoise && isBrowserNoise(r, d) {
+	if s.cfg.Decisions != nil && s.cfg.SkipBrowserNoise && isBrowserNoise(r, d) {
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.quiet.Inc()
 		}
@@ -96,7 +96,12 @@ func (s *Server) record(start time.Time, r *authz.Request, d *authz.Decision, er
 	}
 	rec.RequestID = r.Header.Get("X-Request-Id")
 	rec.TraceID = trace.orHeaders(r.Header)
-	s.cfg.Decisions.Record(rec)
+	if s.cfg.Decisions != nil {
+		s.cfg.Decisions.Record(rec)
+	}
+	if s.cfg.Shadow != nil {
+		s.cfg.Shadow.Observe(rec)
+	}
 }
 
 // isBrowserNoise reports a denied GET or HEAD that is not a TF Serving API

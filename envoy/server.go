@@ -28,6 +28,9 @@ type Config struct {
 	Log *slog.Logger
 	// Decisions, when set, receives one record per Check.
 	Decisions *authz.DecisionLog
+	// Shadow, when set, receives the same record (for a candidate policy
+	// evaluated off the critical path). It must not block.
+	Shadow interface{ Observe(authz.DecisionRecord) }
 	// Metrics, when set, counts decisions and their latency.
 	Metrics *Metrics
 	// Tracer, when set, traces each Check, continuing the trace Envoy

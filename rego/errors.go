@@ -16,6 +16,9 @@ var (
 	// ErrEvaluation means evaluating the query failed (a conflict between
 	// rules, a cancelled context, a failing built-in in strict mode).
 	ErrEvaluation = errors.New("rego: policy evaluation failed")
+	// ErrVerification means a bundle's signature is missing, does not
+	// verify with the configured keys, or does not cover its files.
+	ErrVerification = errors.New("rego: bundle signature verification failed")
 	// ErrInvalidInput means an input document given to EvalInput is not of
 	// the documented shape.
 	ErrInvalidInput = errors.New("rego: invalid input document")

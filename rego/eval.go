@@ -38,5 +38,17 @@ func DecodeInput(data []byte) (*authz.Input, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the input object", ErrInvalidInput)
 	}
+	// The shape: a missing request or target is a mistake in the input,
+	// not a request for an unsupported API.
+	var keys map[string]json.RawMessage
+	_ = json.Unmarshal(data, &keys)
+	for _, k := range []string{"request", "target"} {
+		if _, ok := keys[k]; !ok {
+			return nil, fmt.Errorf("%w: missing %q (an input has subject, request and target; see the README)", ErrInvalidInput, k)
+		}
+	}
+	if in.Target.API == "" {
+		return nil, fmt.Errorf("%w: target.api is empty", ErrInvalidInput)
+	}
 	return &in, nil
 }

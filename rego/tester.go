@@ -6,8 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
@@ -21,40 +19,8 @@ const testTimeout = 5 * time.Second
 // returns the number of tests that passed and that failed or errored. err is
 // for a policy that cannot be loaded or compiled, not for failed tests.
 func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (passed, failed int, err error) {
-	files, err := newSource(dir).read()
-	if err != nil {
-		return 0, 0, err
-	}
-	modules, err := parseModules(files.modules, files.tests)
-	if err != nil {
-		return 0, 0, err
-	}
-	data, err := parseData(files.data)
-	if err != nil {
-		return 0, 0, err
-	}
-	store := newStore(data)
-	txn, err := store.NewTransaction(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %w", ErrLoad, err)
-	}
-	defer store.Abort(ctx, txn)
-
-	compiler := ast.NewCompiler().
-		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
-		WithEnablePrintStatements(true)
-	ch, err := tester.NewRunner().
-		SetCompiler(compiler).
-		SetStore(store).
-		SetModules(modules).
-		CapturePrintOutput(true).
-		EnableTracing(verbose).
-		SetTimeout(testTimeout).
-		RunTests(ctx, txn)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %w", ErrCompile, err)
-	}
-	return report(ch, w, verbose)
+	sum, err := RunTestsWith(ctx, dir, w, TestOptions{Verbose: verbose})
+	return sum.Passed, sum.Failed, err
 }
 
 // report prints results as `opa test` does while counting them.

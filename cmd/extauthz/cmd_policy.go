@@ -1,15 +1,7 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"os"
-
 	"github.com/spf13/cobra"
-
-	"github.com/tfgate/tfgate/rego"
 )
 
 // newPolicyCmd holds the policy commands; add new ones to its AddCommand.
@@ -17,97 +9,120 @@ func newPolicyCmd() *cobra.Command {
 	c := groupCmd(&cobra.Command{
 		Use:     "policy",
 		GroupID: "check",
-		Short:   "Test and evaluate Rego policies",
+		Short:   "Test, evaluate, bundle and replay Rego policies",
 	})
 	c.AddCommand(
 		newPolicyTestCmd(),
 		newPolicyEvalCmd(),
+		newPolicyBuildCmd(),
+		newPolicyReplayCmd(),
 	)
 	return c
 }
 
 func newPolicyTestCmd() *cobra.Command {
-	var verbose bool
+	var o policyTestOptions
 	c := &cobra.Command{
 		Use:   "test [DIR]",
 		Short: "Run the Rego unit tests of a policy directory",
 		Long: `Run the Rego unit tests (files named *_test.rego) of a policy directory, or of
 the embedded default policy when no directory is given. Exit 1 when a test
-fails or when there are none.`,
+fails, when there are none, or when coverage is below --threshold.`,
 		Example: `  extauthz policy test                  # the embedded policy
-  extauthz policy test ./policy -v      # every test, not only failures`,
+  extauthz policy test ./policy -v      # every test, not only failures
+  extauthz policy test ./policy --coverage --threshold 90
+  extauthz policy test ./policy --run 'test_sales' --format json`,
 		Args: maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			dir := ""
 			if len(args) == 1 {
-				dir = args[0]
+				o.dir = args[0]
 			}
-			return policyTestCmd(c.Context(), dir, verbose, c.OutOrStdout(), c.ErrOrStderr())
+			return policyTestCmd(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
-	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every test, not only failures")
+	c.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "print every test, not only failures")
+	c.Flags().StringVar(&o.run, "run", "", "run only tests whose name matches this regular expression")
+	c.Flags().BoolVar(&o.coverage, "coverage", false, "report line coverage of the policy files: per file, lines not covered, total")
+	c.Flags().Float64Var(&o.threshold, "threshold", 0, "fail when total coverage is below this percentage (implies --coverage)")
+	c.Flags().StringVar(&o.format, "format", "text", "text or json")
 	return c
-}
-
-func policyTestCmd(ctx context.Context, dir string, verbose bool, stdout, stderr io.Writer) error {
-	passed, failed, err := rego.RunTests(ctx, dir, stdout, verbose)
-	if err != nil {
-		return fmt.Errorf("running policy tests: %w", err)
-	}
-	if failed > 0 || passed == 0 {
-		if passed == 0 && failed == 0 {
-			fmt.Fprintln(stderr, "no policy tests found (files named *_test.rego)")
-		}
-		return errFailed
-	}
-	return nil
 }
 
 func newPolicyEvalCmd() *cobra.Command {
-	var input, dir string
+	var o policyEvalOptions
 	c := &cobra.Command{
-		Use:   "eval --input FILE [--policy DIR]",
-		Short: "Evaluate a policy on one input document and print the decision",
+		Use:   "eval --input FILE [--policy DIR|BUNDLE]",
+		Short: "Evaluate a policy on one input document or decision-log line",
 		Long: `Evaluate a policy on one input document (the JSON tfgate gives the policy; see
-the README for its shape) and print the decision as JSON.`,
+the README for its shape) or on one line of the decision log, and print the
+decision as JSON (for a log line, next to the logged one). A missing request
+or target is an input error.`,
 		Example: `  extauthz policy eval --input request.json
-  extauthz policy eval --policy ./policy --input - < request.json`,
+  tail -1 decisions.jsonl | extauthz policy eval --policy ./policy --input - --fail`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if input == "" {
+			if o.input == "" {
 				return usagef("--input FILE is required")
 			}
-			return policyEvalCmd(c.Context(), input, dir, c.InOrStdin(), c.OutOrStdout())
+			return policyEvalCmd(c.Context(), o, c.InOrStdin(), c.OutOrStdout())
 		},
 	}
-	c.Flags().StringVar(&input, "input", "", "JSON input document (- for stdin); see the README for its shape")
-	c.Flags().StringVar(&dir, "policy", "", "policy directory (default: the embedded policy)")
+	c.Flags().StringVar(&o.input, "input", "", "JSON input document or decision-log line (- for stdin)")
+	c.Flags().StringVar(&o.policy, "policy", "", "policy directory or bundle file (default: the embedded policy)")
+	c.Flags().BoolVar(&o.fail, "fail", false, "exit 1 when the decision is a deny (for CI)")
 	return c
 }
 
-func policyEvalCmd(ctx context.Context, input, dir string, stdin io.Reader, stdout io.Writer) error {
-	var data []byte
-	var err error
-	if input == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(input)
+func newPolicyBuildCmd() *cobra.Command {
+	var o policyBuildOptions
+	c := &cobra.Command{
+		Use:   "build [DIR] -o bundle.tar.gz",
+		Short: "Write a policy directory as an (optionally signed) OPA bundle",
+		Long: `Write a policy directory (or the embedded policy) as an OPA bundle: the
+modules, the data as data.json and a .manifest with the revision, signed into
+.signatures.json with --signing-key. The policy is compiled first; test files
+are left out. Servers load it with policy.bundle.`,
+		Example: `  extauthz policy build ./policy -o bundle.tar.gz
+  extauthz policy build ./policy -o bundle.tar.gz --revision v42 --signing-key team.pem --signing-alg ES256 --key-id team`,
+		Args: maxArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.dir = args[0]
+			}
+			return policyBuildCmd(c.Context(), o, c.OutOrStdout())
+		},
 	}
-	if err != nil {
-		return fmt.Errorf("reading input: %w", err)
+	c.Flags().StringVarP(&o.out, "output", "o", "bundle.tar.gz", "bundle file to write")
+	c.Flags().StringVar(&o.revision, "revision", "", "the bundle's revision (default: a hash of the policy and data files)")
+	c.Flags().StringVar(&o.signingKey, "signing-key", "", "PEM private key (RSA or EC) to sign the bundle with")
+	c.Flags().StringVar(&o.signingAlg, "signing-alg", "RS256", "JWS algorithm of the signing key: RS256, PS256, ES256, ...")
+	c.Flags().StringVar(&o.keyID, "key-id", "", "key id (kid) in the signature, matched against the servers' verification keys")
+	return c
+}
+
+func newPolicyReplayCmd() *cobra.Command {
+	var o policyReplayOptions
+	c := &cobra.Command{
+		Use:   "replay --log FILE --policy DIR|BUNDLE",
+		Short: "Re-decide recorded traffic with a changed policy and show what would change",
+		Long: `Re-decide every decision of a decision log with a changed policy and print what
+would change: counts by direction, and the first examples per (groups, model,
+api). Streams the log in bounded memory. Exit 1 when a denied request would be
+allowed (unless --allow-loosening) or a line cannot be re-decided.`,
+		Example: `  extauthz policy replay --log /var/log/tfgate/decisions.jsonl --policy ./candidate
+  extauthz policy replay --log decisions.jsonl --policy bundle.tar.gz --allow-loosening --format json`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.log == "" {
+				return usagef("--log FILE is required")
+			}
+			return policyReplayCmd(c.Context(), o, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
-	v, err := rego.EvalInput(ctx, dir, data)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"allow": v.Allow, "reason": v.Reason}
-	if v.Status != 0 {
-		out["status"] = v.Status
-	}
-	if len(v.Headers) > 0 {
-		out["headers"] = v.Headers
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	c.Flags().StringVar(&o.log, "log", "", "decision log, JSON lines (- for stdin)")
+	c.Flags().StringVar(&o.policy, "policy", "", "the changed policy: a directory or a bundle file (default: the embedded policy)")
+	c.Flags().IntVar(&o.examples, "examples", 3, "flips to show per (groups, model, api)")
+	c.Flags().BoolVar(&o.allowLoosening, "allow-loosening", false, "exit 0 even when a denied request would be allowed")
+	c.Flags().StringVar(&o.format, "format", "text", "text or json")
+	return c
 }

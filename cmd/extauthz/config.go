@@ -100,6 +100,29 @@ type DecisionLogConfig struct {
 	// Serving API calls (GET /favicon.ico); tfgate_decision_log_skipped_total
 	// counts them. Default: false (log every decision).
 	SkipBrowserNoise bool `yaml:"skip_browser_noise"`
+	// Audit makes a file log tamper-evident: see AuditConfig.
+	Audit AuditLogConfig `yaml:"audit"`
+}
+
+// AuditLogConfig chains the decision log (a file path only): every line
+// carries a hash of the one before, checkpoints sign the chain head, and
+// `extauthz audit verify` finds the first broken line.
+type AuditLogConfig struct {
+	// Chain turns the hash chain on. Default: false.
+	Chain bool `yaml:"chain"`
+	// SigningKeyFile is an Ed25519 private key (PKCS#8 PEM) signing
+	// checkpoints; empty chains without checkpoints. Default: "".
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// CheckpointLines: a checkpoint after this many lines. Default: 1000.
+	CheckpointLines int `yaml:"checkpoint_lines"`
+	// CheckpointInterval: a checkpoint at most this long after an
+	// unsigned line. Default: 1m.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// RotateBytes rotates the file (to PATH.<first seq>) at this size; 0
+	// never. Default: 0.
+	RotateBytes int64 `yaml:"rotate_bytes"`
+	// RotateInterval rotates the file at this age; 0 never. Default: 0.
+	RotateInterval time.Duration `yaml:"rotate_interval"`
 }
 
 // SessionsConfig says where sessions live, how long, and how callers
@@ -229,6 +252,56 @@ type PolicyConfig struct {
 	// time.now_ns, http.send or other non-deterministic built-ins); 0
 	// disables it. Default: 10000.
 	DecisionCacheEntries int `yaml:"decision_cache_entries"`
+	// Bundle, when its url is set, takes the policy from an OPA bundle
+	// instead of Dir.
+	Bundle BundleConfig `yaml:"bundle"`
+	// Shadow evaluates a candidate policy next to the live one.
+	Shadow ShadowConfig `yaml:"shadow"`
+}
+
+// BundleConfig says where the policy bundle comes from.
+type BundleConfig struct {
+	// URL is http(s)://…/bundle.tar.gz (polled with ETag),
+	// oci://REGISTRY/REPO:TAG, or a local .tar.gz file. Default: "".
+	URL string `yaml:"url"`
+	// PollInterval is how often the bundle is checked. Default: 30s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Headers are sent with HTTP bundle requests (use ${ENV} for tokens).
+	Headers map[string]string `yaml:"headers"`
+	// Verification: with keys, unsigned or wrongly signed bundles are
+	// refused (and the last good bundle stays in force).
+	Verification BundleVerification `yaml:"verification"`
+}
+
+// BundleVerification lists the keys a bundle may be signed with.
+type BundleVerification struct {
+	// KeyID is the key for signatures that name none. Default: the only key.
+	KeyID string `yaml:"key_id"`
+	// Scope must match the signature's scope claim when set. Default: "".
+	Scope string `yaml:"scope"`
+	// Keys by id (the signature's kid).
+	Keys map[string]BundleKey `yaml:"keys"`
+}
+
+// BundleKey is one public key.
+type BundleKey struct {
+	// Key is the PEM public key, or KeyFile a file holding it.
+	Key     string `yaml:"key"`
+	KeyFile string `yaml:"key_file"`
+	// Algorithm: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+	// ES512. Default: RS256.
+	Algorithm string `yaml:"algorithm"`
+}
+
+// ShadowConfig configures the candidate policy of shadow mode.
+type ShadowConfig struct {
+	// Policy is the candidate: a directory, a bundle file, or a bundle URL
+	// (verified with policy.bundle.verification). Empty turns shadow mode
+	// off. Default: "".
+	Policy string `yaml:"policy"`
+	// QueueSize bounds the decisions waiting for the candidate; more are
+	// dropped (and counted), never waited for. Default: 1024.
+	QueueSize int `yaml:"queue_size"`
 }
 
 // DefaultConfig returns the embedded defaults: everything a config file
@@ -238,7 +311,7 @@ func DefaultConfig() Config {
 		Listen: ListenConfig{GRPC: ":9191", HTTP: ":8080", MaxRequestBytes: 80 << 20, ShutdownTimeout: 10 * time.Second,
 			Limits: defaultLimits(), TLS: TLSConfig{AllowedSANs: []string{}, ReloadInterval: 10 * time.Second}},
 		Log:         LogConfig{Level: "info", Format: "json"},
-		DecisionLog: DecisionLogConfig{Path: "-"},
+		DecisionLog: DecisionLogConfig{Path: "-", Audit: AuditLogConfig{CheckpointLines: 1000, CheckpointInterval: time.Minute}},
 		Sessions: SessionsConfig{
 			Store: "memory", CookieName: authz.DefaultCookieName,
 			MaxLifetime: 12 * time.Hour, IdleTimeout: time.Hour, MaxAuthAge: 12 * time.Hour,
@@ -250,7 +323,14 @@ func DefaultConfig() Config {
 				Cache:       CacheConfig{TTL: time.Second, MaxEntries: 10000},
 			},
 		},
-		Policy:  PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
+		Policy: PolicyConfig{
+			ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000,
+			Bundle: BundleConfig{
+				PollInterval: 30 * time.Second, Headers: map[string]string{},
+				Verification: BundleVerification{Keys: map[string]BundleKey{}},
+			},
+			Shadow: ShadowConfig{QueueSize: 1024},
+		},
 		SAML:    defaultSAMLConfig(),
 		Tracing: TracingConfig{SampleRatio: -1},
 	}
@@ -613,6 +693,28 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	if c.Policy.Dir != "" {
 		if st, err := os.Stat(c.Policy.Dir); err != nil || !st.IsDir() {
 			bad("policy.dir", "%q is not a directory", c.Policy.Dir)
+		}
+	}
+	if c.Policy.Dir != "" && c.Policy.Bundle.URL != "" {
+		bad("policy.bundle.url", "set either policy.dir or policy.bundle.url, not both")
+	}
+	if c.Policy.Bundle.PollInterval < 0 {
+		bad("policy.bundle.poll_interval", "must not be negative")
+	}
+	for id, k := range c.Policy.Bundle.Verification.Keys {
+		if (k.Key == "") == (k.KeyFile == "") {
+			bad("policy.bundle.verification.keys."+id, "set exactly one of key and key_file")
+		}
+	}
+	if c.Policy.Shadow.QueueSize < 0 {
+		bad("policy.shadow.queue_size", "must not be negative")
+	}
+	if a := c.DecisionLog.Audit; a.Chain || a.SigningKeyFile != "" {
+		if c.DecisionLog.Path == "-" || c.DecisionLog.Path == "off" {
+			bad("decision_log.audit", "needs decision_log.path to be a file")
+		}
+		if a.CheckpointLines < 0 || a.CheckpointInterval < 0 || a.RotateBytes < 0 || a.RotateInterval < 0 {
+			bad("decision_log.audit", "numbers must not be negative")
 		}
 	}
 	c.SAML.validate(bad, c.Sessions.CookieName)

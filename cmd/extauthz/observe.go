@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tfgate/tfgate/authz"
-	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify/sp"
 	"github.com/tfgate/tfgate/telemetry"
 )
@@ -26,7 +25,7 @@ import (
 type observability struct {
 	started time.Time
 	cfg     Config
-	policy  *rego.Evaluator
+	policy  *policyParts
 	store   *sessionStore
 	idps    *idpState
 	tracing bool
@@ -143,7 +142,7 @@ func b2f(b bool) float64 {
 
 var (
 	descPolicyInfo = prometheus.NewDesc("tfgate_policy_info",
-		"Always 1; revision is the policy in force.", []string{"revision"}, nil)
+		"Always 1; revision is the policy in force, source where it comes from (bundle, dir, embedded).", []string{"revision", "source"}, nil)
 	descPolicyReloads = prometheus.NewDesc("tfgate_policy_reloads_total",
 		"Policy reloads by result (success, failure); a failure keeps the last good policy.", []string{"result"}, nil)
 	descPolicyReloadOK = prometheus.NewDesc("tfgate_policy_last_reload_ok",
@@ -156,7 +155,7 @@ var (
 		"Decision-cache lookups by result (hit, miss).", []string{"result"}, nil)
 )
 
-type policyCollector struct{ e *rego.Evaluator }
+type policyCollector struct{ p *policyParts }
 
 func (c policyCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPolicyInfo, descPolicyReloads, descPolicyReloadOK, descPolicyLoaded, descPolicyAge, descDecisionCache} {
@@ -165,8 +164,8 @@ func (c policyCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c policyCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.e.Status()
-	ch <- gauge(descPolicyInfo, 1, st.Revision)
+	st := c.p.Status()
+	ch <- gauge(descPolicyInfo, 1, st.Revision, c.p.source())
 	ch <- counter(descPolicyReloads, st.Reloads-st.ReloadFailures, "success")
 	ch <- counter(descPolicyReloads, st.ReloadFailures, "failure")
 	ch <- gauge(descPolicyReloadOK, b2f(st.LastReloadOK))

@@ -149,7 +149,6 @@ tracing: {enabled: true, endpoint: %q, sample_ratio: 1}
 	return s
 }
 
-
 // serve runs `extauthz serve` and keeps its log.
 func (s *obsStack) serve(t *testing.T, config string) (grpcAddr, httpAddr string) {
 	t.Helper()
@@ -413,7 +412,7 @@ func TestObservability(t *testing.T) {
 	}
 	m := s.metrics(t, "")
 	if metric(m, "tfgate_policy_last_reload_ok") != 0 || metric(m, `tfgate_policy_reloads_total{result="failure"}`) != 1 ||
-		metric(m, fmt.Sprintf(`tfgate_policy_info{revision=%q}`, revision)) != 1 {
+		metric(m, fmt.Sprintf(`tfgate_policy_info{revision=%q,source="dir"}`, revision)) != 1 {
 		t.Errorf("policy metrics during a failed reload:\n%s", grepLines(m, "tfgate_policy"))
 	}
 	if !strings.Contains(s.logs.String(), "policy reload failed") {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/envoy"
-	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/telemetry"
 )
 
@@ -82,21 +81,18 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return err
 	}
 	defer store.Close()
-	policy, err := rego.New(ctx, rego.Config{
-		Dir: cfg.Policy.Dir, PollInterval: cfg.Policy.ReloadInterval,
-		DecisionCacheEntries: cacheEntries(cfg.Policy.DecisionCacheEntries),
-	})
+	policy, err := newPolicy(ctx, cfg.Policy, log)
 	if err != nil {
-		return fmt.Errorf("loading policy: %w", err)
+		return err
 	}
-	decisions, err := openDecisionLog(cfg.DecisionLog.Path, stdout)
+	decisions, err := openDecisionLog(cfg.DecisionLog, stdout)
 	if err != nil {
 		return err
 	}
 	defer decisions.Close()
 	idps := newIdPState(tracer)
 	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend,
-		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy)}, log, idps)
+		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy.Evaluator)}, log, idps)
 	if err != nil {
 		return err
 	}
@@ -110,7 +106,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 			Tracer: stageTracer(tracer),
 		}))
 		checkSrv = must(envoy.NewServer(envoy.Config{
-			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics, Tracer: checkTracer(tracer),
+			Checker: authorizer, Log: log, Decisions: decisions.log, Shadow: policy.observer(), Metrics: metrics, Tracer: checkTracer(tracer),
 			SkipBrowserNoise: cfg.DecisionLog.SkipBrowserNoise,
 			LoginURL:         cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes, Contact: cfg.Pages.Contact,
 			Limits: cfg.Listen.Limits.envoyLimits(),
@@ -126,9 +122,10 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		}), log)
 	)
 
+	registry.MustRegister(bundleCollector{policy})
 	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "tracing", tracer != nil, "policy", policyName(cfg.Policy.Dir), "policy_revision", policy.Revision())
+		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "tracing", tracer != nil, "policy", policyName(cfg.Policy), "policy_revision", policy.Revision())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })
@@ -143,9 +140,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		}
 		return nil
 	})
-	if cfg.Policy.Dir != "" && cfg.Policy.ReloadInterval > 0 {
-		g.Go(func() error { return policy.Watch(gctx, log) })
-	}
+	g.Go(func() error { return policy.run(gctx, log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "grace", cfg.Listen.ShutdownTimeout.String())
@@ -205,11 +200,14 @@ func cacheEntries(n int) int {
 	return n
 }
 
-func policyName(dir string) string {
-	if dir == "" {
+func policyName(cfg PolicyConfig) string {
+	switch {
+	case cfg.Bundle.URL != "":
+		return cfg.Bundle.URL
+	case cfg.Dir == "":
 		return "embedded default"
 	}
-	return dir
+	return cfg.Dir
 }
 
 type decisionSink struct {
@@ -223,8 +221,28 @@ func (d decisionSink) Close() {
 }
 
 // openDecisionLog opens the configured audit trail: "-" is stdout, "off"
-// none, anything else a file opened for appending.
-func openDecisionLog(path string, stdout io.Writer) (decisionSink, error) {
+// none, anything else a file opened for appending, hash-chained when
+// decision_log.audit says so.
+func openDecisionLog(cfg DecisionLogConfig, stdout io.Writer) (decisionSink, error) {
+	path := cfg.Path
+	if a := cfg.Audit; a.Chain || a.SigningKeyFile != "" {
+		acfg := authz.AuditConfig{
+			Path: path, CheckpointLines: a.CheckpointLines, CheckpointInterval: a.CheckpointInterval,
+			RotateBytes: a.RotateBytes, RotateInterval: a.RotateInterval,
+		}
+		if a.SigningKeyFile != "" {
+			k, err := readEd25519Private(a.SigningKeyFile)
+			if err != nil {
+				return decisionSink{}, fmt.Errorf("decision_log.audit.signing_key_file: %w", err)
+			}
+			acfg.SigningKey = k
+		}
+		w, err := authz.OpenAuditWriter(acfg)
+		if err != nil {
+			return decisionSink{}, err
+		}
+		return decisionSink{authz.NewDecisionLog(w)}, nil
+	}
 	switch path {
 	case "off":
 		return decisionSink{}, nil

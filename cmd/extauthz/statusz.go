@@ -69,7 +69,7 @@ func (o *observability) statusHandler(saml *samlSP) http.Handler {
 		st := statusz{
 			Version: version, StartedAt: o.started.UTC(), UptimeSeconds: time.Since(o.started).Seconds(),
 			Ready:  o.store.Ready(ctx) == nil,
-			Policy: policyStatusz{Dir: policyName(o.cfg.Policy.Dir), Status: o.policy.Status()},
+			Policy: policyStatusz{Dir: policyName(o.cfg.Policy), Status: o.policy.Status()},
 			IdPs:   saml.idpStates(o.idps), Tracing: o.tracing,
 			Sessions: o.sessions(ctx),
 		}

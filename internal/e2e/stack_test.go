@@ -83,6 +83,13 @@ func (b *lockedBuffer) String() string {
 // front of the TF Serving stand-in.
 func startStack(tb testing.TB) *stack {
 	tb.Helper()
+	return startStackWith(tb, nil)
+}
+
+// startStackWith is startStack with a shadow policy observing every
+// decision (nil for none).
+func startStackWith(tb testing.TB, shadow *authz.Shadow) *stack {
+	tb.Helper()
 	ctx := context.Background()
 	s := &stack{tfs: tfservingstandin.Start(tb), redis: redistest.Start(tb)}
 
@@ -104,7 +111,11 @@ func startStack(tb testing.TB) *stack {
 	s.audit = &lockedBuffer{}
 	s.auditLog = authz.NewDecisionLog(s.audit)
 	tb.Cleanup(func() { s.auditLog.Close() })
-	checkSrv, err := envoy.NewServer(envoy.Config{Checker: authorizer, Decisions: s.auditLog})
+	cfg := envoy.Config{Checker: authorizer, Decisions: s.auditLog}
+	if shadow != nil {
+		cfg.Shadow = shadow
+	}
+	checkSrv, err := envoy.NewServer(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
