@@ -17,6 +17,7 @@ import (
 type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
+	grants   *grantsIndex
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 }
@@ -42,16 +43,21 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 	if err != nil {
 		return nil, err
 	}
+	index, err := newGrantsIndex(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("%w: indexing data.tfgate.grants: %w", ErrLoad, err)
+	}
 	pq, err := opa.New(
 		opa.Query(query),
 		opa.Compiler(compiler),
 		opa.Store(store),
 		opa.GenerateJSON(keepTerm),
+		index.option(),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
-	p := &prepared{query: pq, revision: files.revision}
+	p := &prepared{query: pq, revision: files.revision, grants: index}
 	if cacheEntries > 0 && deterministic(compiler) {
 		p.cache = newDecisionCache(cacheEntries)
 	}
@@ -68,7 +74,9 @@ func compileModules(ctx context.Context, store storage.Store, modules map[string
 		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	defer store.Abort(ctx, txn)
-	c := ast.NewCompiler().WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
+	c := ast.NewCompiler().
+		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
+		WithBuiltins(builtinDecls())
 	if c.Compile(modules); c.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, c.Errors)
 	}

@@ -40,13 +40,19 @@ func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (passe
 	}
 	defer store.Abort(ctx, txn)
 
+	index, err := newGrantsIndex(ctx, store)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: indexing data.tfgate.grants: %w", ErrLoad, err)
+	}
 	compiler := ast.NewCompiler().
 		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
+		WithBuiltins(builtinDecls()).
 		WithEnablePrintStatements(true)
 	ch, err := tester.NewRunner().
 		SetCompiler(compiler).
 		SetStore(store).
 		SetModules(modules).
+		AddCustomBuiltins(testerBuiltins(index)).
 		CapturePrintOutput(true).
 		EnableTracing(verbose).
 		SetTimeout(testTimeout).
