@@ -18,6 +18,7 @@ type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
 	grants   *grantsIndex
+	subjects *subjectCache
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 }
@@ -57,7 +58,7 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 	if err != nil {
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
-	p := &prepared{query: pq, revision: files.revision, grants: index}
+	p := &prepared{query: pq, revision: files.revision, grants: index, subjects: newSubjectCache()}
 	if cacheEntries > 0 && deterministic(compiler) {
 		p.cache = newDecisionCache(cacheEntries)
 	}
@@ -104,7 +105,7 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 			return v, nil
 		}
 	}
-	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValue(in)))
+	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValueCached(in, p.subjects)))
 	if err != nil {
 		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
