@@ -59,9 +59,9 @@ decision := deny("authentication required") if {
 } else := deny(concat("", ["token scope does not include ", input.target.api, " on model ", shown(input.target.model)])) if {
 	scoped
 	not scope_allows
-} else := allow(concat("", ["group ", granting_group, " grants ", input.target.api, " on model ", shown(input.target.model), " ", selector])) if {
+} else := {"allow": true, "reason": concat("", ["group ", granting_group, " grants ", input.target.api, " on model ", shown(input.target.model), " ", selector])} if {
 	granting_group
-} else := deny(concat("", ["group membership does not grant ", input.target.api, " on model ", shown(input.target.model), " ", selector]))
+} else := {"allow": false, "reason": concat("", ["group membership does not grant ", input.target.api, " on model ", shown(input.target.model), " ", selector])}
 
 # From the fourth check on, the API is one of model_apis and the model a
 # non-empty string, so the reasons above are built with concat, which is
@@ -146,8 +146,8 @@ api_matches(granted, api) if {
 # --- group grants --------------------------------------------------------
 
 # granting_group is the first (in sort order) of the caller's groups that
-# grants the target; undefined when none does.
-granting_group := min(granting_groups) if count(granting_groups) > 0
+# grants the target; undefined when none does (min of an empty set is).
+granting_group := min(granting_groups)
 
 # tfgate.model_grants(grants, model) is tfgate's built-in for the grants
 # among one group's grants (a list of grants, or a single grant object)
@@ -174,20 +174,18 @@ api_granted(apis) if "*" in apis
 
 api_granted(apis) if input.target.api in apis
 
+# The three cases exclude each other, so an else chain means the same as
+# three rules and stops at the first case that holds.
 selector_granted(grant) if {
 	is_number(target_version)
 	target_label == null
 	version_granted(grant.versions, target_version)
-}
-
-selector_granted(grant) if {
+} else if {
 	is_string(target_label)
 	target_version == null
 	input.target.api != "model_status"
 	label_granted(grant.labels, target_label)
-}
-
-selector_granted(grant) if {
+} else if {
 	unversioned
 	latest_granted(grant.versions)
 }
