@@ -24,6 +24,7 @@ type Config struct {
 	Sessions    SessionsConfig    `yaml:"sessions"`
 	Policy      PolicyConfig      `yaml:"policy"`
 	SAML        SAMLConfig        `yaml:"saml"`
+	Debug       DebugConfig       `yaml:"debug"`
 }
 
 // ListenConfig says where extauthz listens.
@@ -418,6 +419,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		}
 	}
 	c.SAML.validate(bad, c.Sessions.CookieName)
+	c.Debug.validate(bad)
 }
 
 func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {

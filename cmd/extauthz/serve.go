@@ -107,6 +107,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	if cfg.Policy.Dir != "" && cfg.Policy.ReloadInterval > 0 {
 		g.Go(func() error { return policy.Watch(gctx, log) })
 	}
+	g.Go(func() error { return servePprof(gctx, cfg.Debug.PprofListen, log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "grace", cfg.Listen.ShutdownTimeout.String())
