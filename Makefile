@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 3s
 BENCH_CONCURRENCY ?= 1,16,64
 
-.PHONY: all build run test lint unit policy-test bench gobench fuzz clean
+.PHONY: all build run test deps lint unit policy-test bench gobench fuzz clean
 
 all: build
 
@@ -21,12 +21,18 @@ build:
 
 ## run: the whole product on one machine (no config, no Redis, no IdP): tfgate,
 ## the development IdP, a development proxy in Envoy's place on 8501/8500, and
-## a TF Serving stand-in serving half_plus_two
+## a TF Serving stand-in serving half_plus_two. Other ports: make run ARGS="--rest 127.0.0.1:18501"
+## (extauthz dev --help lists the flags)
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev $(ARGS)
 
 ## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
-test: lint policy-test unit
+test: deps lint policy-test unit
+
+## deps: the system packages the tests use (redis-server, pysaml2, chromium...): installed when
+## run as root on Debian, otherwise named with the command to install them
+deps:
+	@scripts/install-deps.sh
 
 lint:
 	$(GO) vet ./...
