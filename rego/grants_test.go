@@ -91,3 +91,42 @@ func TestGrantsIndexedAtLoad(t *testing.T) {
 		t.Errorf("indexed %d groups, want 6", n)
 	}
 }
+
+// TestConcurrentDecisionsShareIndexAndSubjects evaluates from several
+// goroutines at once with subjects that collide in the subject cache and
+// grants from the shared index (run with -race): every decision must be the
+// one a lone evaluation gives.
+func TestConcurrentDecisionsShareIndexAndSubjects(t *testing.T) {
+	e := mustNew(t, Config{Dir: customerData(t, 8, 3, 20), DecisionCacheEntries: -1})
+	ctx := context.Background()
+	cases := []struct {
+		groups []string
+		model  string
+		allow  bool
+	}{
+		{[]string{"team-001"}, "team001-model00004", true},
+		{[]string{"team-002"}, "team001-model00004", false},
+		{[]string{"big-glob-team"}, "proj01-exp001-x", true},
+		{[]string{"big-glob-team", "team-003"}, "team003-model00010", true},
+		{[]string{"staff"}, "proj01-exp001-x", false},
+	}
+	done := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			for i := range 200 {
+				c := cases[(i+w)%len(cases)]
+				v, err := e.Evaluate(ctx, in(c.groups, "predict", c.model, version(1)))
+				if err != nil || v.Allow != c.allow {
+					done <- fmt.Errorf("%v %s: %+v, %v (want allow %v)", c.groups, c.model, v, err, c.allow)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
