@@ -7,8 +7,8 @@ LDFLAGS   := -X main.version=$(VERSION)
 # A count, not a duration: Go 1.26's fuzzer can fail a timed run with
 # "context deadline exceeded" (golang/go#75804).
 FUZZTIME  ?= 200000x
-BENCHTIME ?= 5s
-BENCH_CONCURRENCY ?= 32
+BENCHTIME ?= 3s
+BENCH_CONCURRENCY ?= 1,16,64
 
 .PHONY: all build run test deps lint unit nested policy-test bench gobench fuzz soak clean
 

@@ -23,12 +23,15 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 		Protocol: h.GetProtocol(),
 		Header:   make(http.Header, len(h.GetHeaders())),
 	}
+	// One backing array for every single-valued header.
+	values := make([]string, 0, len(h.GetHeaders()))
 	for k, v := range h.GetHeaders() {
 		if strings.HasPrefix(k, ":") {
 			// :path, :method and :authority are in their own fields.
 			continue
 		}
-		r.Header[http.CanonicalHeaderKey(k)] = []string{v}
+		values = append(values, v)
+		r.Header[canonicalKey(k)] = values[len(values)-1 : len(values) : len(values)]
 	}
 	// encode_raw_headers: true sends header_map instead of headers.
 	for _, hv := range h.GetHeaderMap().GetHeaders() {
@@ -39,7 +42,7 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 		if strings.HasPrefix(k, ":") {
 			continue
 		}
-		ck := http.CanonicalHeaderKey(k)
+		ck := canonicalKey(k)
 		r.Header[ck] = append(r.Header[ck], v)
 	}
 	r.GRPC = isGRPC(r.Header.Get("Content-Type"))
@@ -59,6 +62,33 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 		r.SourceIP = sa.GetAddress()
 	}
 	return r
+}
+
+// knownKeys maps the lowercase header names Envoy sends (HTTP/2 and Envoy
+// lowercase every name) that a Check commonly carries to their canonical
+// form, so converting them allocates nothing.
+var knownKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"accept", "accept-encoding", "accept-language", "authorization", "cache-control",
+		"content-length", "content-type", "cookie", "grpc-accept-encoding", "grpc-encoding",
+		"grpc-timeout", "origin", "referer", "sec-fetch-dest", "sec-fetch-mode", "sec-fetch-site",
+		"sec-fetch-user", "te", "upgrade-insecure-requests", "user-agent", "x-envoy-auth-partial-body",
+		"x-envoy-expected-rq-timeout-ms", "x-envoy-internal", "x-forwarded-for", "x-forwarded-proto",
+		"x-request-id",
+	} {
+		m[k] = http.CanonicalHeaderKey(k)
+	}
+	return m
+}()
+
+// canonicalKey is http.CanonicalHeaderKey, without allocating for the
+// names in knownKeys.
+func canonicalKey(k string) string {
+	if ck, ok := knownKeys[k]; ok {
+		return ck
+	}
+	return http.CanonicalHeaderKey(k)
 }
 
 // isGRPC is Envoy's Grpc::Common::hasGrpcContentType, which decides

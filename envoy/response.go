@@ -47,6 +47,7 @@ func (rs responder) respond(r *authz.Request, d *authz.Decision) *authv3.CheckRe
 
 func (rs responder) ok(d *authz.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{HeadersToRemove: d.Remove}
+	ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.Set)+1)
 	for _, h := range d.Set {
 		ok.Headers = append(ok.Headers, overwrite(h.Name, h.Value))
 	}
@@ -71,12 +72,24 @@ func (rs responder) ok(d *authz.Decision) *authv3.CheckResponse {
 // 2026-02-12, in no release) and for any later code that reads it when
 // append is absent (§3.2).
 func overwrite(name, value string) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: name, Value: value},
-		Append:       wrapperspb.Bool(false),
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	}
+	o := &overwriteOption{}
+	o.header.Key, o.header.Value = name, value
+	o.option.Header = &o.header
+	o.option.Append = appendFalse
+	o.option.AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	return &o.option
 }
+
+// overwriteOption allocates a header option and its header together: one
+// allocation per header instead of three on every Check.
+type overwriteOption struct {
+	option corev3.HeaderValueOption
+	header corev3.HeaderValue
+}
+
+// appendFalse is shared by every header option: responses are only
+// marshalled, never modified, and marshalling only reads it.
+var appendFalse = wrapperspb.Bool(false)
 
 func (rs responder) denied(r *authz.Request, d *authz.Decision) *authv3.CheckResponse {
 	httpStatus, code := rs.statusFor(d)

@@ -19,6 +19,8 @@ type prepared struct {
 	revision string
 	// data is the policy's data document, read-only.
 	data map[string]any
+	grants   *grantsIndex
+	subjects *subjectCache
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 }
@@ -44,16 +46,21 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 	if err != nil {
 		return nil, err
 	}
+	index, err := newGrantsIndex(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("%w: indexing data.tfgate.grants: %w", ErrLoad, err)
+	}
 	pq, err := opa.New(
 		opa.Query(query),
 		opa.Compiler(compiler),
 		opa.Store(store),
 		opa.GenerateJSON(keepTerm),
+		index.option(),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
-	p := &prepared{query: pq, revision: files.revision, data: data}
+	p := &prepared{query: pq, revision: files.revision, data: data, grants: index, subjects: newSubjectCache()}
 	if cacheEntries > 0 && deterministic(compiler) {
 		p.cache = newDecisionCache(cacheEntries)
 	}
@@ -70,7 +77,9 @@ func compileModules(ctx context.Context, store storage.Store, modules map[string
 		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	defer store.Abort(ctx, txn)
-	c := ast.NewCompiler().WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
+	c := ast.NewCompiler().
+		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
+		WithBuiltins(builtinDecls())
 	if c.Compile(modules); c.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, c.Errors)
 	}
@@ -98,7 +107,7 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 			return v, nil
 		}
 	}
-	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValue(in)))
+	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValueCached(in, p.subjects)))
 	if err != nil {
 		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}

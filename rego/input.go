@@ -39,8 +39,20 @@ var (
 // stay identical, field for field, including null versus absent: the tests
 // compare them.
 func inputValue(in *authz.Input) ast.Value {
+	return inputValueCached(in, nil)
+}
+
+// inputValueCached is inputValue taking the subject's term from subjects
+// when it holds one for an equal subject (and adding it when not).
+func inputValueCached(in *authz.Input, subjects *subjectCache) ast.Value {
+	var subject *ast.Term
+	if subjects != nil {
+		subject = subjects.term(in.Subject)
+	} else {
+		subject = subjectTerm(in.Subject)
+	}
 	return ast.NewObject(
-		[2]*ast.Term{kSubject, subjectTerm(in.Subject)},
+		[2]*ast.Term{kSubject, subject},
 		[2]*ast.Term{kRequest, ast.ObjectTerm(
 			[2]*ast.Term{kMethod, str(in.Request.Method)},
 			[2]*ast.Term{kPath, str(in.Request.Path)},
@@ -50,6 +62,22 @@ func inputValue(in *authz.Input) ast.Value {
 		[2]*ast.Term{kTarget, targetTerm(&in.Target)},
 	)
 }
+
+// common are terms for the strings most inputs hold (APIs, methods,
+// protocols, the default signature): building the input allocates none for
+// them. Terms are never mutated, so they are shared.
+var common = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		"", "predict", "classify", "regress", "multi_inference", "model_status", "model_metadata",
+		"reload_config", "session_run", "profiler", "health", "cors_preflight", "invalid", "unknown",
+		"GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD",
+		authz.ProtocolREST, authz.ProtocolGRPC, authz.AuthCookie, authz.AuthBearer, "serving_default",
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
 
 func subjectTerm(s *authz.Subject) *ast.Term {
 	if s == nil {
@@ -113,6 +141,9 @@ func timeTerm(t time.Time) *ast.Term {
 // byte. Request-derived strings (a percent-decoded model name) may be
 // invalid, and a policy must see the same string here as in `policy eval`.
 func str(s string) *ast.Term {
+	if t, ok := common[s]; ok {
+		return t
+	}
 	if !utf8.ValidString(s) {
 		b, _ := json.Marshal(s)
 		_ = json.Unmarshal(b, &s)

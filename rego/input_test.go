@@ -73,3 +73,43 @@ func TestInputValueNullVersusNumber(t *testing.T) {
 		t.Errorf("absent label is %v, want null", tgt.Get(ast.StringTerm("label")))
 	}
 }
+
+// TestSubjectCacheGivesTheSameInput checks that a cached subject term is
+// used only for an equal subject: every variation of a field must give the
+// input a fresh conversion gives.
+func TestSubjectCacheGivesTheSameInput(t *testing.T) {
+	c := newSubjectCache()
+	base := func() *authz.Input { return in([]string{"a", "b"}, "predict", "m", version(1)) }
+	variants := []func(*authz.Input){
+		func(x *authz.Input) {},
+		func(x *authz.Input) { x.Subject.ID = "bob" },
+		func(x *authz.Input) { x.Subject.Email = "bob@example.com" },
+		func(x *authz.Input) { x.Subject.Groups = []string{"a"} },
+		func(x *authz.Input) { x.Subject.Groups = []string{"b", "a"} },
+		func(x *authz.Input) { x.Subject.Groups = nil },
+		func(x *authz.Input) { x.Subject.Groups = []string{} },
+		func(x *authz.Input) { x.Subject.IdP = "other" },
+		func(x *authz.Input) { x.Subject.Auth = authz.AuthBearer },
+		func(x *authz.Input) { x.Subject.Scope = []string{"model:m"} },
+		func(x *authz.Input) { x.Subject.ExpiresAt = x.Subject.ExpiresAt.Add(1) },
+		anonymous,
+	}
+	for round := range 2 { // the second round hits the cache
+		for i, v := range variants {
+			x := base()
+			v(x)
+			got, want := inputValueCached(x, c), inputValue(x)
+			if got.Compare(want) != 0 {
+				t.Errorf("round %d variant %d: cached input\n%v\nwant\n%v", round, i, got, want)
+			}
+		}
+	}
+	// The cache copies the slices: changing the caller's afterwards must
+	// not change what a later equal subject gets.
+	x := base()
+	_ = inputValueCached(x, c)
+	x.Subject.Groups[0] = "zzz"
+	if got, want := inputValueCached(base(), c), inputValue(base()); got.Compare(want) != 0 {
+		t.Errorf("after mutating the caller's groups: %v, want %v", got, want)
+	}
+}

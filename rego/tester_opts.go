@@ -73,13 +73,19 @@ func RunTestsWith(ctx context.Context, dir string, w io.Writer, opts TestOptions
 	}
 	defer store.Abort(ctx, txn)
 
+	index, err := newGrantsIndex(ctx, store)
+	if err != nil {
+		return TestSummary{}, fmt.Errorf("%w: indexing data.tfgate.grants: %w", ErrLoad, err)
+	}
 	compiler := ast.NewCompiler().
 		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
+		WithBuiltins(builtinDecls()).
 		WithEnablePrintStatements(true)
 	runner := tester.NewRunner().
 		SetCompiler(compiler).
 		SetStore(store).
 		SetModules(modules).
+		AddCustomBuiltins(testerBuiltins(index)).
 		CapturePrintOutput(true).
 		EnableTracing(opts.Verbose && !opts.JSON).
 		SetTimeout(testTimeout)

@@ -72,6 +72,18 @@ func BenchmarkParseGRPCPredict32MiBTinyFields(b *testing.B) {
 	benchParse(b, grpcReq(pathPredict, cat(junk, spec(fName("resnet")))))
 }
 
+// The same worst case with other two-byte fields: empty LEN fields (each
+// reaches the walk's callback) and empty groups (start and end tags).
+func BenchmarkParseGRPCPredict32MiBTinyLenFields(b *testing.B) {
+	junk := bytes.Repeat(lenField(9), 16<<20)
+	benchParse(b, grpcReq(pathPredict, cat(junk, spec(fName("resnet")))))
+}
+
+func BenchmarkParseGRPCPredict32MiBEmptyGroups(b *testing.B) {
+	junk := bytes.Repeat([]byte{9<<3 | 3, 9<<3 | 4}, 16<<20)
+	benchParse(b, grpcReq(pathPredict, cat(junk, spec(fName("resnet")))))
+}
+
 func BenchmarkParseGRPCMultiInference(b *testing.B) {
 	msg := cat(
 		taskField("tensorflow/serving/classify", fName("m"), fVersion(1), fSig("a")),

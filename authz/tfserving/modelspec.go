@@ -134,6 +134,34 @@ func requestTargets(msg []byte, api API) ([]Target, error) {
 // server ignores it the same way.
 func walkLen(msg []byte, fn func(num protowire.Number, v []byte) error) error {
 	for len(msg) > 0 {
+		// Fast paths for the smallest fields, those with a one-byte tag
+		// (field 1..15): a one-byte varint, an empty group, a LEN field
+		// under 128 bytes. A body of such fields is the worst case per
+		// byte; these take the same checks as the general path below,
+		// without its calls.
+		if len(msg) >= 2 && msg[0] < 0x80 && msg[0]>>3 != 0 {
+			switch b0, b1 := msg[0], msg[1]; protowire.Type(b0 & 7) {
+			case protowire.VarintType:
+				if b1 < 0x80 {
+					msg = msg[2:]
+					continue
+				}
+			case protowire.StartGroupType:
+				if b1 == b0+1 { // the same field's EndGroup tag
+					msg = msg[2:]
+					continue
+				}
+			case protowire.BytesType:
+				if end := 2 + int(b1); b1 < 0x80 && end <= len(msg) {
+					v := msg[2:end:end]
+					msg = msg[end:]
+					if err := fn(protowire.Number(b0>>3), v); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+		}
 		num, typ, n, err := consumeTag(msg)
 		if err != nil {
 			return err

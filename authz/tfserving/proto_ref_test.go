@@ -1,6 +1,7 @@
 package tfserving
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -301,5 +302,29 @@ func TestModelSpecMatchesProtobuf(t *testing.T) {
 	for i := 0; i < n; i++ {
 		comparePredict(t, randomRequest(r, false))
 		compareMulti(t, randomRequest(r, true))
+	}
+}
+
+// TestSmallFieldFastPaths compares the walk's fast paths for one-byte-tag
+// fields (one-byte varints, empty groups, short LEN fields) with protobuf,
+// including the near misses that must take the general path.
+func TestSmallFieldFastPaths(t *testing.T) {
+	specMsg := spec(fName("m"), fVersion(2))
+	for name, msg := range map[string][]byte{
+		"varints":             cat(varintField(9, 1), varintField(15, 127), specMsg, varintField(2, 0)),
+		"two-byte varint":     cat(varintField(9, 300), specMsg),
+		"field 0 varint":      cat([]byte{0x00, 0x01}, specMsg),
+		"empty group":         cat([]byte{9<<3 | 3, 9<<3 | 4}, specMsg),
+		"mismatched group":    cat([]byte{9<<3 | 3, 10<<3 | 4}, specMsg),
+		"stray end group":     cat([]byte{9<<3 | 4}, specMsg),
+		"group with content":  cat([]byte{9<<3 | 3, 1 << 3, 5, 9<<3 | 4}, specMsg),
+		"short LEN fields":    cat(lenField(9), lenField(3, []byte("abc")), specMsg),
+		"LEN past the end":    cat(specMsg, []byte{9<<3 | 2, 5, 'a'}),
+		"127-byte LEN":        cat(lenField(9, bytes.Repeat([]byte{'x'}, 127)), specMsg),
+		"128-byte LEN":        cat(lenField(9, bytes.Repeat([]byte{'x'}, 128)), specMsg),
+		"spec twice, merged":  cat(spec(fName("a")), spec(fVersion(3)), spec(fName("b"))),
+		"truncated at 1 byte": cat(specMsg, []byte{9 << 3}),
+	} {
+		t.Run(name, func(t *testing.T) { comparePredict(t, msg) })
 	}
 }

@@ -29,6 +29,7 @@ type Config struct {
 	SAML        SAMLConfig        `yaml:"saml"`
 	Pages       PagesConfig       `yaml:"pages"`
 	Tracing     TracingConfig     `yaml:"tracing"`
+	Debug       DebugConfig       `yaml:"debug"`
 }
 
 // PagesConfig configures the pages a person sees: the account page, the
@@ -727,6 +728,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	if e := c.Tracing.Endpoint; e != "" && !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
 		bad("tracing.endpoint", "%q is not an http:// or https:// URL", e)
 	}
+	c.Debug.validate(bad)
 }
 
 // telemetry converts the tracing section.

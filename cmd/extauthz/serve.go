@@ -141,6 +141,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return nil
 	})
 	g.Go(func() error { return policy.run(gctx, log) })
+	g.Go(func() error { return servePprof(gctx, cfg.Debug.PprofListen, log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "grace", cfg.Listen.ShutdownTimeout.String())

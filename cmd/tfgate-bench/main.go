@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	tfgate-bench [-duration 5s] [-concurrency 32] [-warmup 1s] [-scenarios noop,allow-memory] [-redis ADDR] [-max-requests N]
+//	tfgate-bench [-duration 5s] [-concurrency 1,16,64] [-warmup 1s] [-scenarios noop,allow-memory] [-redis ADDR] [-max-requests N]
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,21 +40,23 @@ func main() {
 
 // options are the command-line flags.
 type options struct {
-	measure   loadgen.MeasureConfig
-	scenarios []string
-	redis     string
-	redisTO   time.Duration
+	measure     loadgen.MeasureConfig
+	concurrency []int // measure.Concurrency takes each in turn
+	scenarios   []string
+	redis       string
+	redisTO     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var (
 		o         options
 		scenarios string
+		conc      string
 		fs        = flag.NewFlagSet("tfgate-bench", flag.ContinueOnError)
 	)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.measure.Duration, "duration", 5*time.Second, "how long to measure each scenario")
-	fs.IntVar(&o.measure.Concurrency, "concurrency", 32, "Check RPCs kept in flight")
+	fs.StringVar(&conc, "concurrency", "1,16,64", "Check RPCs kept in flight; a comma-separated list measures every scenario at each")
 	fs.DurationVar(&o.measure.Warmup, "warmup", time.Second, "how long to drive each scenario before measuring (0: no warm-up)")
 	fs.Uint64Var(&o.measure.MaxRequests, "max-requests", 0, "also stop each warm-up and measurement after this many requests (0: no bound)")
 	fs.IntVar(&o.measure.Conns, "conns", 1, "gRPC connections the requests are spread over (Envoy opens one per worker thread)")
@@ -72,8 +75,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if o.measure.Duration <= 0 || o.measure.Concurrency < 1 || o.measure.Warmup < 0 || o.measure.Conns < 1 {
-		return o, errors.New("-duration must be positive, -warmup not negative, -concurrency and -conns at least 1")
+	for f := range strings.SplitSeq(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-concurrency %q: each must be an integer, at least 1", conc)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	o.measure.Concurrency = o.concurrency[0]
+	if o.measure.Duration <= 0 || o.measure.Warmup < 0 || o.measure.Conns < 1 {
+		return o, errors.New("-duration must be positive, -warmup not negative, -conns at least 1")
 	}
 	if scenarios == "" {
 		o.scenarios = loadgen.Scenarios()
@@ -113,20 +124,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := &environment{redisAddr: o.redis, redisTimeout: o.redisTO, stderr: stderr}
 	defer env.close()
 
-	rep := report{cfg: o.measure}
-	for _, name := range o.scenarios {
-		res, skipped, err := env.measure(ctx, name, o.measure)
-		if ctx.Err() != nil {
-			return errors.New("interrupted")
+	rep := report{cfg: o.measure, concurrency: o.concurrency}
+	skipped := map[string]bool{}
+	for _, c := range o.concurrency {
+		cfg := o.measure
+		cfg.Concurrency = c
+		for _, name := range o.scenarios {
+			if skipped[name] {
+				continue
+			}
+			res, why, err := env.measure(ctx, name, cfg)
+			if ctx.Err() != nil {
+				return errors.New("interrupted")
+			}
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				skipped[name] = true
+				rep.notes = append(rep.notes, name+": skipped: "+why)
+				continue
+			}
+			rep.rows = append(rep.rows, row{name: name, concurrency: c, expect: res.expect, result: res.Result, shed: res.shed})
 		}
-		if err != nil {
-			return err
-		}
-		if skipped != "" {
-			rep.notes = append(rep.notes, name+": skipped: "+skipped)
-			continue
-		}
-		rep.rows = append(rep.rows, row{name: name, expect: res.expect, result: res.Result, shed: res.shed})
 	}
 	rep.print(stdout)
 	if failed := rep.failed(); failed > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // TestRunPrintsTable runs the command on two quick scenarios.
 func TestRunPrintsTable(t *testing.T) {
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"-duration", "100ms", "-warmup", "0", "-concurrency", "4",
+	err := run(context.Background(), []string{"-duration", "100ms", "-warmup", "0", "-concurrency", "1,4",
 		"-scenarios", "noop,deny-anonymous"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
@@ -27,10 +28,18 @@ func TestRunPrintsTable(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
+	noops := 0
 	for line := range strings.Lines(text) {
-		if strings.HasPrefix(line, "noop ") && !strings.Contains(line, "1.00") {
-			t.Errorf("the baseline's ratios should be 1.00: %q", line)
+		if strings.HasPrefix(line, "noop ") {
+			noops++
+			last := strings.Fields(line)
+			if !strings.Contains(line, "1.00") || (last[len(last)-1] != "0" && last[len(last)-1] != "-") {
+				t.Errorf("the baseline's ratios should be 1.00 and its -noop CPU 0 (or - under a clock tick): %q", line)
+			}
 		}
+	}
+	if noops != 2 {
+		t.Errorf("%d noop rows, want one per in-flight count (2):\n%s", noops, text)
 	}
 }
 
@@ -44,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 		"no scenario":       {args: []string{"-scenarios", " , "}, wantErr: "names no scenario"},
 		"zero duration":     {args: []string{"-duration", "0s"}, wantErr: "-duration must be positive"},
 		"zero concurrency":  {args: []string{"-concurrency", "0"}, wantErr: "at least 1"},
+		"bad list":          {args: []string{"-concurrency", "1,x"}, wantErr: "at least 1"},
 		"stray argument":    {args: []string{"noop"}, wantErr: "unexpected arguments"},
 		"max requests":      {args: []string{"-max-requests", "1000"}},
 		"scenarios trimmed": {args: []string{"-scenarios", "noop, allow-memory"}},
@@ -66,8 +76,8 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 	o, _ := parseFlags(nil, io.Discard)
-	if o.measure.Duration != 5*time.Second || o.measure.Concurrency != 32 || len(o.scenarios) != len(loadgen.Scenarios()) {
-		t.Errorf("defaults: duration %v, concurrency %d, %d scenarios", o.measure.Duration, o.measure.Concurrency, len(o.scenarios))
+	if o.measure.Duration != 5*time.Second || !slices.Equal(o.concurrency, []int{1, 16, 64}) || len(o.scenarios) != len(loadgen.Scenarios()) {
+		t.Errorf("defaults: duration %v, concurrency %v, %d scenarios", o.measure.Duration, o.concurrency, len(o.scenarios))
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)

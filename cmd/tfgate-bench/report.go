@@ -26,22 +26,25 @@ const ratioNote = "ratios: req/s ×noop = scenario req/s ÷ noop req/s (below 1 
 
 // row is one measured scenario.
 type row struct {
-	name   string
-	expect string
-	result loadgen.Result
-	shed   float64
+	name        string
+	concurrency int
+	expect      string
+	result      loadgen.Result
+	shed        float64
 }
 
 // report is the table and the notes under it.
 type report struct {
-	cfg   loadgen.MeasureConfig
-	rows  []row
-	notes []string
+	cfg         loadgen.MeasureConfig
+	concurrency []int
+	rows        []row
+	notes       []string
 }
 
-func (r *report) baseline() *row {
+// baseline is the noop row measured at concurrency c.
+func (r *report) baseline(c int) *row {
 	for i := range r.rows {
-		if r.rows[i].name == loadgen.Noop {
+		if r.rows[i].name == loadgen.Noop && r.rows[i].concurrency == c {
 			return &r.rows[i]
 		}
 	}
@@ -62,14 +65,20 @@ func (r *report) print(w io.Writer) {
 	if r.cfg.MaxRequests > 0 {
 		bound = fmt.Sprintf(" (at most %d requests)", r.cfg.MaxRequests)
 	}
-	fmt.Fprintf(w, "\ntfgate ext_authz Check over loopback gRPC: %d in flight on %d connection(s), %v per scenario%s after a %v warm-up; %s %s/%s, GOMAXPROCS %d\n\n",
-		r.cfg.Concurrency, max(r.cfg.Conns, 1), r.cfg.Duration, bound, r.cfg.Warmup,
+	conc := make([]string, len(r.concurrency))
+	for i, c := range r.concurrency {
+		conc[i] = strconv.Itoa(c)
+	}
+	fmt.Fprintf(w, "\ntfgate ext_authz Check over loopback gRPC: %s in flight on %d connection(s), %v per scenario%s after a %v warm-up; %s %s/%s, GOMAXPROCS %d\n\n",
+		strings.Join(conc, ", "), max(r.cfg.Conns, 1), r.cfg.Duration, bound, r.cfg.Warmup,
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	writeTable(w, r.cells())
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, ratioNote)
+	fmt.Fprintln(w, "CPU/Check = the process's CPU time (user+system, /proc/self/stat) during the run ÷ requests: client, gRPC and server together;")
+	fmt.Fprintln(w, "  -noop = CPU/Check minus noop's at the same in-flight count: what tfgate's Check itself costs")
 	fmt.Fprintln(w, "client and servers share this process and its CPUs, so the ratios understate tfgate's own cost")
-	if r.baseline() == nil {
+	if r.baseline(r.cfg.Concurrency) == nil && (len(r.rows) == 0 || r.baseline(r.rows[0].concurrency) == nil) {
 		fmt.Fprintln(w, "no ratios: the noop baseline was not among -scenarios")
 	}
 	for _, row := range r.rows {
@@ -89,16 +98,17 @@ func (r *report) print(w io.Writer) {
 
 // cells returns the table, header first.
 func (r *report) cells() [][]string {
-	head := []string{"scenario", "outcome", "requests", "errors", "req/s", "×noop"}
+	head := []string{"scenario", "outcome", "in flight", "requests", "errors", "req/s", "×noop"}
 	for _, p := range percentiles {
 		head = append(head, p.name, "×noop")
 	}
+	head = append(head, "CPU/Check", "-noop")
 	out := [][]string{head}
-	base := r.baseline()
 	for _, row := range r.rows {
 		res := row.result
+		base := r.baseline(row.concurrency)
 		line := []string{
-			row.name, row.expect,
+			row.name, row.expect, strconv.Itoa(row.concurrency),
 			strconv.FormatUint(res.Requests, 10), strconv.FormatUint(res.Errors, 10),
 			strconv.FormatFloat(res.RPS(), 'f', 0, 64),
 		}
@@ -115,6 +125,13 @@ func (r *report) cells() [][]string {
 			} else {
 				line = append(line, "-")
 			}
+		}
+		cpu := res.CPUPerRequest()
+		line = append(line, formatLatency(cpu))
+		if base != nil && cpu > 0 && base.result.CPUPerRequest() > 0 {
+			line = append(line, formatSigned(cpu-base.result.CPUPerRequest()))
+		} else {
+			line = append(line, "-")
 		}
 		out = append(out, line)
 	}
@@ -146,6 +163,17 @@ func formatLatency(d time.Duration) string {
 		return strconv.FormatFloat(us/1000, 'f', 1, 64) + "ms"
 	}
 	return strconv.FormatFloat(us/1000, 'f', 0, 64) + "ms"
+}
+
+// formatSigned prints d as formatLatency does, with its sign.
+func formatSigned(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + formatLatency(-d)
+	case d == 0:
+		return "0"
+	}
+	return "+" + formatLatency(d)
 }
 
 // writeTable prints cells with the first two columns left-aligned and the

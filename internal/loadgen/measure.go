@@ -57,7 +57,12 @@ func Measure(ctx context.Context, s *Server, cfg MeasureConfig) (Result, error) 
 	// Garbage of the warm-up (or of the previous scenario) is not this
 	// run's to collect.
 	runtime.GC()
-	return Run(ctx, call, cfg.RunConfig)
+	cpu0, ok0 := processCPU()
+	res, err := Run(ctx, call, cfg.RunConfig)
+	if cpu1, ok1 := processCPU(); ok0 && ok1 {
+		res.CPU = cpu1 - cpu0
+	}
+	return res, err
 }
 
 func (s *Server) verifyFirst(ctx context.Context, c authv3.AuthorizationClient) error {

@@ -49,6 +49,18 @@ type Result struct {
 	// is a Check tfgate shed under overload, UNAVAILABLE one it could not
 	// decide (e.g. the Redis budget expired), UNKNOWN a wrong answer.
 	ErrorsByCode map[codes.Code]uint64
+	// CPU is the CPU time (user + system) the whole process used during
+	// the measured run: client, server and Go runtime together, from
+	// /proc/self/stat (10ms resolution). 0 where /proc is not available.
+	CPU time.Duration
+}
+
+// CPUPerRequest returns CPU divided by Requests, or 0 when unknown.
+func (r Result) CPUPerRequest() time.Duration {
+	if r.CPU <= 0 || r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // RPS returns completed requests per second.

@@ -29,7 +29,14 @@ const (
 	// off: every Check evaluates the Rego policy, as for a caller whose
 	// every request differs (another model, path or user).
 	AllowMemoryUncached = "allow-memory-uncached"
+	// ManyUsers defeats both caches: manyUsers callers, each with a
+	// session of their own in Redis (no local session cache) and a
+	// group of their own, so every Check reads Redis and evaluates Rego.
+	ManyUsers = "many-users"
 )
+
+// manyUsers is how many sessions ManyUsers signs in.
+const manyUsers = 1024
 
 // Per-Check timeouts, as envoy/envoy.yaml sets grpc_service.timeout on each
 // listener; a Check slower than this fails as it would behind Envoy.
@@ -66,17 +73,20 @@ type spec struct {
 	token bool
 	// uncached turns the policy decision cache off.
 	uncached bool
+	// users is how many sessions (users) the requests spread over; 0 is 1.
+	users int
 }
 
 var specs = []spec{
-	{Noop, "no-op Authorization server answering OK (baseline); REST predict request", noStore, false, true, false},
-	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false, false},
-	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true, false},
-	{AllowMemoryUncached, "as allow-memory with the policy decision cache off (Rego evaluated on every Check)", memoryStore, false, true, true},
-	{AllowMemoryTraced1, "as allow-memory with OpenTelemetry tracing on, 1% of Checks sampled (allow-memory: tracing off)", memoryStore, false, true, false},
-	{AllowRedis, "REST predict, bearer token, Redis session store without the local cache: every Check goes to Redis", redisStore, false, true, false},
-	{AllowRedisCached, "as allow-redis behind the local session cache (extauthz's default): Checks hit the cache", redisCachedStore, false, true, false},
-	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true, false},
+	{Noop, "no-op Authorization server answering OK (baseline); REST predict request", noStore, false, true, false, 0},
+	{DenyAnonymous, "REST predict, no credential: 401", memoryStore, false, false, false, 0},
+	{AllowMemory, "REST predict, bearer token, in-memory session store", memoryStore, false, true, false, 0},
+	{AllowMemoryUncached, "as allow-memory with the policy decision cache off (Rego evaluated on every Check)", memoryStore, false, true, true, 0},
+	{AllowMemoryTraced1, "as allow-memory with OpenTelemetry tracing on, 1% of Checks sampled (allow-memory: tracing off)", memoryStore, false, true, false, 0},
+	{AllowRedis, "REST predict, bearer token, Redis session store without the local cache: every Check goes to Redis", redisStore, false, true, false, 0},
+	{AllowRedisCached, "as allow-redis behind the local session cache (extauthz's default): Checks hit the cache", redisCachedStore, false, true, false, 0},
+	{AllowGRPCMemory, "gRPC Predict with a 1 KiB tensor in raw_body, bearer token, in-memory store", memoryStore, true, true, false, 0},
+	{ManyUsers, "REST predict from 1024 users with a session each in Redis, no session cache, decision cache off: Redis and Rego on every Check", redisStore, false, true, true, manyUsers},
 }
 
 // Scenarios returns every scenario name, baseline first.
@@ -173,11 +183,15 @@ func Start(ctx context.Context, name string, opts Options) (*Server, error) {
 		opts.Variants = defaultVariants
 	}
 	s := &Server{Name: name, Timeout: restTimeout, Expect: Expectation{Allow: true, User: Subject}, redisTimeout: opts.RedisTimeout}
-	token, err := authz.NewToken(nil)
-	if err != nil {
-		return nil, err
+	tokens := make([]string, max(sp.users, 1))
+	for i := range tokens {
+		t, err := authz.NewToken(nil)
+		if err != nil {
+			return nil, err
+		}
+		tokens[i] = t
 	}
-	if err := s.build(ctx, sp, token, opts.RedisAddr); err != nil {
+	if err := s.build(ctx, sp, tokens, opts.RedisAddr); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -189,12 +203,12 @@ func Start(ctx context.Context, name string, opts Options) (*Server, error) {
 	s.Addr = ln.Addr().String()
 	g := s.grpc
 	go func() { _ = g.Serve(ln) }() // returns when Close stops the server
-	s.requests(sp, token, opts.Variants)
+	s.requests(sp, tokens, max(opts.Variants, len(tokens)))
 	return s, nil
 }
 
 // build makes the gRPC server and the session store sp needs.
-func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) error {
+func (s *Server) build(ctx context.Context, sp spec, tokens []string, redisAddr string) error {
 	var store interface {
 		authz.SessionStore
 		Create(context.Context, string, authz.Session) error
@@ -213,9 +227,11 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 		}
 		store = r
 		s.cleanup = append(s.cleanup, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_ = r.Delete(ctx, token)
+			for _, token := range tokens {
+				_ = r.Delete(ctx, token)
+			}
 		})
 	case redisCachedStore:
 		c, err := s.cachedRedisStore(ctx, redisAddr)
@@ -223,11 +239,18 @@ func (s *Server) build(ctx context.Context, sp spec, token, redisAddr string) er
 			return err
 		}
 		store = c
-		s.cleanup = append(s.cleanup, func() { _ = c.redis.Delete(context.Background(), token) })
+		s.cleanup = append(s.cleanup, func() { _ = c.redis.Delete(context.Background(), tokens[0]) })
 	}
 	if sp.token {
-		if err := store.Create(ctx, token, BenchSession()); err != nil {
-			return fmt.Errorf("loadgen: creating the benchmark session: %w", err)
+		for i, token := range tokens {
+			sess := BenchSession()
+			if len(tokens) > 1 {
+				// A group of one's own makes every user's input differ.
+				sess.Groups = append(sess.Groups, fmt.Sprintf("bench-user-%04d", i))
+			}
+			if err := store.Create(ctx, token, sess); err != nil {
+				return fmt.Errorf("loadgen: creating the benchmark session: %w", err)
+			}
 		}
 	} else {
 		s.Expect = Expectation{HTTPStatus: http.StatusUnauthorized}
@@ -266,10 +289,7 @@ func (s *Server) redisStore(addr string) (*session.Redis, error) {
 }
 
 // requests fills s.Requests (and the gRPC timeout) for sp.
-func (s *Server) requests(sp spec, token string, n int) {
-	if !sp.token {
-		token = ""
-	}
+func (s *Server) requests(sp spec, tokens []string, n int) {
 	var body []byte
 	if sp.grpc {
 		body = PredictBody()
@@ -277,6 +297,10 @@ func (s *Server) requests(sp spec, token string, n int) {
 	}
 	s.Requests = make([]*authv3.CheckRequest, n)
 	for i := range s.Requests {
+		token := tokens[i%len(tokens)]
+		if !sp.token {
+			token = ""
+		}
 		if sp.grpc {
 			s.Requests[i] = GRPCPredict(token, body, i)
 		} else {

@@ -35,7 +35,7 @@ func TestScenariosSmoke(t *testing.T) {
 	want := map[string]string{
 		loadgen.Noop: "allow", loadgen.DenyAnonymous: "deny 401", loadgen.AllowMemory: "allow",
 		loadgen.AllowRedis: "allow", loadgen.AllowGRPCMemory: "allow", loadgen.AllowMemoryUncached: "allow",
-		loadgen.AllowRedisCached: "allow", loadgen.AllowMemoryTraced1: "allow",
+		loadgen.AllowRedisCached: "allow", loadgen.AllowMemoryTraced1: "allow", loadgen.ManyUsers: "allow",
 	}
 	redisAddr := redistest.Start(t).Addr
 	for _, name := range loadgen.Scenarios() {

@@ -50,19 +50,22 @@ decision := deny("authentication required") if {
 } else := allow(sprintf("group %s may reload the TF Serving configuration", [admin_group])) if {
 	input.target.api == "reload_config"
 	not scoped
-} else := refusal(api) if {
-	api := input.target.api
-	refused_apis[api]
+} else := refusal(input.target.api) if {
+	refused_apis[input.target.api]
 } else := deny(sprintf("unsupported API %s", [shown(api_name)])) if {
 	not model_apis[input.target.api]
 } else := deny("the request names no model") if {
 	not has_model
-} else := deny(sprintf("token scope does not include %s on model %s", [input.target.api, shown(input.target.model)])) if {
+} else := deny(concat("", ["token scope does not include ", input.target.api, " on model ", shown(input.target.model)])) if {
 	scoped
 	not scope_allows
-} else := allow(sprintf("group %s grants %s on model %s %s", [granting_group, input.target.api, shown(input.target.model), selector])) if {
+} else := {"allow": true, "reason": concat("", ["group ", granting_group, " grants ", input.target.api, " on model ", shown(input.target.model), " ", selector])} if {
 	granting_group
-} else := deny(sprintf("group membership does not grant %s on model %s %s", [input.target.api, shown(input.target.model), selector]))
+} else := {"allow": false, "reason": concat("", ["group membership does not grant ", input.target.api, " on model ", shown(input.target.model), " ", selector])}
+
+# From the fourth check on, the API is one of model_apis and the model a
+# non-empty string, so the reasons above are built with concat, which is
+# cheaper than sprintf and says the same for strings.
 
 allow(reason) := {"allow": true, "reason": reason}
 
@@ -89,8 +92,12 @@ target_label := object.get(input, ["target", "label"], null)
 # from a "?" on is dropped (TF Serving reads a REST query as part of the
 # model name, and clients put secrets in queries: ?access_token=...),
 # control characters (a percent-decoded "%0A") become "?", and a huge name
-# is cut.
-shown(s) := regex.replace(short(unqueried(s)), `[[:cntrl:]]`, "?")
+# is cut. The first case is the common one and costs one regex match.
+shown(s) := s if {
+	count(s) <= 80
+	not contains(s, "?")
+	not regex.match(`[[:cntrl:]]`, s)
+} else := regex.replace(short(unqueried(s)), `[[:cntrl:]]`, "?")
 
 unqueried(s) := concat("", [substring(s, 0, indexof(s, "?")), "?…"]) if indexof(s, "?") >= 0
 
@@ -106,6 +113,8 @@ selector := sprintf("version %v", [target_version]) if {
 	target_version != null
 } else := "(all versions)" if {
 	input.target.api == "model_status"
+} else := concat("", ["label ", shown(target_label)]) if {
+	is_string(target_label)
 } else := sprintf("label %s", [shown(target_label)]) if {
 	target_label != null
 } else := "(latest version)"
@@ -125,6 +134,8 @@ unversioned if {
 # name_matches compares a model name with an exact name or a glob. null
 # delimiters mean "*" matches any run of characters; the default ["."]
 # would stop "resnet*" at "resnet.v2", which is not what a model name means.
+# Group grants are matched by tfgate.model_grants (below), which means
+# exactly this; token scopes use it directly.
 name_matches(pattern, name) if pattern == name
 
 name_matches(pattern, name) if glob.match(pattern, null, name)
@@ -142,63 +153,65 @@ api_matches(granted, api) if {
 # --- group grants --------------------------------------------------------
 
 # granting_group is the first (in sort order) of the caller's groups that
-# grants the target; undefined when none does.
-granting_group := min(granting_groups) if count(granting_groups) > 0
+# grants the target; undefined when none does (min of an empty set is).
+granting_group := min(granting_groups)
 
+# tfgate.model_grants(grants, model) is tfgate's built-in for the grants
+# among one group's grants (a list of grants, or a single grant object)
+# whose models name the model: some pattern in grant.models with
+# name_matches(pattern, model). tfgate indexes data.tfgate.grants when it
+# loads the policy (exact names in a map, globs compiled once), so a group
+# with hundreds of models costs one lookup, not one rule per pattern. Run
+# this policy's tests with `extauthz policy test`, which provides it.
 granting_groups contains group if {
 	some group in input.subject.groups
-	some grant in group_grants(group)
+	some grant in tfgate.model_grants(data.tfgate.grants[group], input.target.model)
 	grant_applies(grant)
 }
 
-# group_grants accepts a list of grants or a single grant object.
-group_grants(group) := grants if {
-	grants := data.tfgate.grants[group]
-	is_array(grants)
-}
-
-group_grants(group) := [grant] if {
-	grant := data.tfgate.grants[group]
-	is_object(grant)
-}
-
+# grant_applies: the grant (whose models name the target) grants the API
+# and the version, label or "latest" the request asks for. The API is one
+# of model_apis here (the decision checked it first).
 grant_applies(grant) if {
-	some pattern in grant.models
-	name_matches(pattern, input.target.model)
-	some granted in grant.apis
-	api_matches(granted, input.target.api)
+	api_granted(grant.apis)
 	selector_granted(grant)
 }
 
+api_granted(apis) if "*" in apis
+
+api_granted(apis) if input.target.api in apis
+
+# The three cases exclude each other, so an else chain means the same as
+# three rules and stops at the first case that holds.
 selector_granted(grant) if {
 	is_number(target_version)
 	target_label == null
-	some v in grant.versions
-	version_matches(v, target_version)
-}
-
-selector_granted(grant) if {
+	version_granted(grant.versions, target_version)
+} else if {
 	is_string(target_label)
 	target_version == null
 	input.target.api != "model_status"
-	some l in grant.labels
-	l in {"*", target_label}
-}
-
-selector_granted(grant) if {
+	label_granted(grant.labels, target_label)
+} else if {
 	unversioned
-	some v in grant.versions
-	v in {"*", "latest"}
+	latest_granted(grant.versions)
 }
 
-version_matches(v, _) if v == "*"
+# A version is granted by "*", by the number, or by the number written as
+# a string (1 and "1" are the same).
+version_granted(versions, _) if "*" in versions
 
-version_matches(v, n) if v == n
+version_granted(versions, n) if n in versions
 
-version_matches(v, n) if {
-	is_string(v)
-	v == format_int(n, 10)
-}
+version_granted(versions, n) if format_int(n, 10) in versions
+
+label_granted(labels, _) if "*" in labels
+
+label_granted(labels, l) if l in labels
+
+latest_granted(versions) if "*" in versions
+
+latest_granted(versions) if "latest" in versions
 
 # --- admin ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 # Tests of the default policy against the demo grants in data.yaml, plus
 # fixture grants (with data.tfgate... as ...) for what the demo does not
-# exercise. Run with `extauthz policy test` or `opa test rego/policies`.
+# exercise. Run with `extauthz policy test`, which provides tfgate's built-in
+# tfgate.model_grants (plain `opa test` does not know it).
 package tfgate.authz_test
 
 import rego.v1
