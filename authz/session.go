@@ -41,6 +41,11 @@ type Session struct {
 	// below it: signing out of a browser session revokes ROOT, a reused
 	// refresh token or code its grant. Empty for a browser session.
 	Family string `json:"fam,omitempty"`
+	// Auth, when set, is how the identity was established when that was
+	// not a SAML sign-in: AuthK8s for a token exchanged for a Kubernetes
+	// service-account token. Policies then see it as subject.auth instead
+	// of the credential kind. Empty for SAML sessions and their tokens.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Credential kinds, as policies see them in input.subject.auth.
