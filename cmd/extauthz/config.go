@@ -24,6 +24,9 @@ type Config struct {
 	Sessions    SessionsConfig    `yaml:"sessions"`
 	Policy      PolicyConfig      `yaml:"policy"`
 	SAML        SAMLConfig        `yaml:"saml"`
+	// WorkloadIdentity: programs in a cluster, by mTLS peer identity or
+	// service-account token exchange (workload.go).
+	WorkloadIdentity WorkloadIdentityConfig `yaml:"workload_identity"`
 }
 
 // ListenConfig says where extauthz listens.
@@ -204,6 +207,8 @@ func DefaultConfig() Config {
 		},
 		Policy: PolicyConfig{ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000},
 		SAML:   defaultSAMLConfig(),
+
+		WorkloadIdentity: defaultWorkloadIdentityConfig(),
 	}
 }
 
@@ -418,6 +423,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		}
 	}
 	c.SAML.validate(bad, c.Sessions.CookieName)
+	c.WorkloadIdentity.validate(bad)
 }
 
 func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {

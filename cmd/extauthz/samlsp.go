@@ -49,8 +49,11 @@ const noTokens = "no identity provider is configured (saml.idps), so this server
 // says that single sign-on is not configured. Loading IdP metadata is the
 // only step that can fail at run time (a file or URL); the error names the
 // IdP.
-func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, log *slog.Logger) (*samlSP, error) {
+func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, exchange sp.TokenExchanger, log *slog.Logger) (*samlSP, error) {
 	if !cfg.Enabled() {
+		if exchange != nil {
+			log.Warn("workload_identity.kubernetes is set but saml.idps is not: /token issues nothing, service-account tokens cannot be exchanged")
+		}
 		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 and /token issues nothing until one is")
 		return &samlSP{handler: sp.Unconfigured(), token: sp.UnconfiguredToken(noTokens)}, nil
 	}
@@ -85,6 +88,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
+		Exchange: exchange,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)

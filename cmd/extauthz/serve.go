@@ -65,7 +65,11 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return err
 	}
 	defer decisions.Close()
-	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend, log)
+	exchange, err := cfg.WorkloadIdentity.exchanger(log)
+	if err != nil {
+		return fmt.Errorf("workload_identity.kubernetes: %w", err)
+	}
+	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend, exchange, log)
 	if err != nil {
 		return err
 	}
@@ -73,7 +77,10 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	var (
 		registry   = newRegistry()
 		metrics    = envoy.NewMetrics(registry)
-		authorizer = must(authz.New(authz.Config{Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName}))
+		authorizer = must(authz.New(authz.Config{
+			Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName,
+			Peers: cfg.WorkloadIdentity.peers(),
+		}))
 		checkSrv   = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
 			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes,

@@ -13,7 +13,9 @@
 #     4. anything that is not one of the six model APIs is refused;
 #     5. a target without a model is refused;
 #     6. a scoped token must have a scope entry covering the target;
-#     7. one of the caller's groups must grant the target.
+#     7. one of the caller's groups must grant the target, or a grant for
+#        the caller's own id does (data.tfgate.subject_grants: workloads,
+#        identified by mTLS or an exchanged service-account token).
 #
 #   Reasons are shown to the caller in a 403 and written to the decision
 #   log: they name the API, model and version, never credentials.
@@ -62,6 +64,8 @@ decision := deny("authentication required") if {
 	not scope_allows
 } else := allow(sprintf("group %s grants %s on model %s %s", [granting_group, input.target.api, shown(input.target.model), selector])) if {
 	granting_group
+} else := allow(sprintf("a grant for %s (%s) allows %s on model %s %s", [shown(input.subject.id), input.subject.auth, input.target.api, shown(input.target.model), selector])) if {
+	subject_granted
 } else := deny(sprintf("group membership does not grant %s on model %s %s", [input.target.api, shown(input.target.model), selector]))
 
 allow(reason) := {"allow": true, "reason": reason}
@@ -191,6 +195,29 @@ version_matches(v, n) if v == n
 version_matches(v, n) if {
 	is_string(v)
 	v == format_int(n, 10)
+}
+
+# --- subject grants ------------------------------------------------------
+
+# subject_granted: a grant listed under the caller's exact id grants the
+# target. Meant for workloads, whose ids are fixed names
+# ("spiffe://cluster.local/ns/batch/sa/scorer",
+# "system:serviceaccount:batch:scorer"); only workload subjects (auth mtls
+# or k8s) use them, so a SAML NameID that happens to look like one does not.
+subject_granted if {
+	input.subject.auth in {"mtls", "k8s"}
+	some grant in subject_grant_list(input.subject.id)
+	grant_applies(grant)
+}
+
+subject_grant_list(id) := grants if {
+	grants := data.tfgate.subject_grants[id]
+	is_array(grants)
+}
+
+subject_grant_list(id) := [grant] if {
+	grant := data.tfgate.subject_grants[id]
+	is_object(grant)
 }
 
 # --- admin ---------------------------------------------------------------

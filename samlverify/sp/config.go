@@ -150,6 +150,10 @@ type Config struct {
 	// refresh token does not extend it. 0 means until the sign-in ends.
 	// default: 0.
 	RefreshLifetime time.Duration
+	// Exchange verifies the subject tokens of RFC 8693 token exchange
+	// (Kubernetes service-account tokens); nil refuses that grant.
+	// default: nil.
+	Exchange TokenExchanger
 	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
 	// Now is the clock for session times and IssueInstants. Use the
