@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -80,6 +81,13 @@ type Config struct {
 	DisallowedHeaders []HeaderMatcher
 	// Mode selects v1.36 or modern mutation semantics. default: V136.
 	Mode Mode
+	// SourcePrincipal, if set, gives the downstream peer's identity for
+	// attributes.source.principal, as Envoy takes it from a verified mTLS
+	// client certificate (its URI SAN: a SPIFFE ID in a mesh). The
+	// emulator serves plain HTTP, so a test says who the peer is; Envoy
+	// never takes it from a request header. default: nil (no principal,
+	// as on a connection without mTLS).
+	SourcePrincipal func(*http.Request) string
 	// OnCheck, if set, is called after every Check call. default: nil.
 	OnCheck func(Exchange)
 	// Now is the clock for request.time. default: time.Now.
