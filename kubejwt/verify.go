@@ -42,6 +42,10 @@ type Config struct {
 	// BearerTokenFile, when set, is sent as a bearer token when fetching
 	// over HTTP (the API server's endpoints may need one). default: "".
 	BearerTokenFile string
+	// CAFile, when set, holds the PEM CA certificates that HTTPS fetches
+	// trust instead of the system's (the cluster CA, for the API server's
+	// endpoints). Ignored with HTTPClient. default: "".
+	CAFile string
 	// Refresh is how often the keys are fetched again. default: 10m.
 	Refresh time.Duration
 	// MinRefresh is the least time between two fetches, however many
@@ -108,7 +112,11 @@ func New(cfg Config) (*Verifier, error) {
 		cfg.FetchTimeout = 10 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.FetchTimeout}
+		c, err := httpClient(cfg.CAFile, cfg.FetchTimeout)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTPClient = c
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

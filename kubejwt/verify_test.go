@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,5 +197,25 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
 		}
+	}
+}
+
+// TestCAFile: a TLS issuer is trusted through CAFile and not without it.
+func TestCAFile(t *testing.T) {
+	is := newIssuer(t)
+	tlsSrv := httptest.NewTLSServer(is.srv.Config.Handler)
+	t.Cleanup(tlsSrv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := is.sign(t, jose.RS256, "rsa-1", validClaims())
+	trusted := newVerifier(t, is, func(c *Config) { c.DiscoveryURL, c.JWKSURL, c.CAFile = "", tlsSrv.URL+"/openid/v1/jwks", ca })
+	if _, err := trusted.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("with ca_file: %v", err)
+	}
+	untrusted := newVerifier(t, is, func(c *Config) { c.DiscoveryURL, c.JWKSURL = "", tlsSrv.URL+"/openid/v1/jwks" })
+	if _, err := untrusted.Verify(context.Background(), tok); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("without ca_file: %v, want ErrUnavailable", err)
 	}
 }

@@ -60,6 +60,10 @@ type KubernetesIdentityConfig struct {
 	// BearerTokenFile is sent as a bearer token when fetching keys (the
 	// API server may require one). Default: "".
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// CAFile holds the CA certificates HTTPS key fetches trust instead of
+	// the system's (in a pod: the cluster CA,
+	// /var/run/secrets/kubernetes.io/serviceaccount/ca.crt). Default: "".
+	CAFile string `yaml:"ca_file"`
 	// Refresh is how often the keys are fetched again. Default: 10m.
 	Refresh time.Duration `yaml:"refresh"`
 }
@@ -121,7 +125,7 @@ func (c *WorkloadIdentityConfig) exchanger(log *slog.Logger) (sp.TokenExchanger,
 	}
 	v, err := kubejwt.New(kubejwt.Config{
 		Issuer: k.Issuer, Audiences: k.Audiences, DiscoveryURL: k.DiscoveryURL, JWKSURL: k.JWKSURL,
-		JWKSFile: k.JWKSFile, BearerTokenFile: k.BearerTokenFile, Refresh: k.Refresh, Logger: log,
+		JWKSFile: k.JWKSFile, BearerTokenFile: k.BearerTokenFile, CAFile: k.CAFile, Refresh: k.Refresh, Logger: log,
 	})
 	if err != nil {
 		return nil, err
