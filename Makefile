@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 5s
 BENCH_CONCURRENCY ?= 32
 
-.PHONY: all build run test lint unit policy-test bench gobench fuzz clean
+.PHONY: all build run test lint unit policy-test deploy-test manifests bench gobench fuzz clean
 
 all: build
 
@@ -25,8 +25,9 @@ build:
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev
 
-## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
-test: lint policy-test unit
+## test: lint, every Go test (real redis-server, real OPA, real gRPC), the Rego
+## policy tests, and the deployment files checked by rendering (deploy-test)
+test: lint policy-test unit deploy-test
 
 lint:
 	$(GO) vet ./...
@@ -38,6 +39,17 @@ unit:
 
 policy-test:
 	$(GO) run ./cmd/extauthz policy test
+
+## deploy-test: the Helm chart rendered for every example values file, the plain
+## manifests, Istio and Envoy Gateway objects, decoded strictly into their API
+## types and cross-checked (a nested module: Helm and the Kubernetes, Istio and
+## Envoy Gateway APIs stay out of the main module). No cluster is involved.
+deploy-test:
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
+
+## manifests: regenerate deploy/kubernetes/tfgate.yaml from the chart's defaults
+manifests:
+	cd deploy/validate && $(GO) run ./cmd/manifests ../helm/tfgate ../kubernetes/tfgate.yaml
 
 ## bench: the load generator (tfgate vs a no-op ext_authz server) and the Go benchmarks
 bench:
