@@ -81,7 +81,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 			Sessions: store.Sessions, Policy: policy, CookieName: cfg.Sessions.CookieName,
 			Peers: cfg.WorkloadIdentity.peers(),
 		}))
-		checkSrv   = must(envoy.NewServer(envoy.Config{
+		checkSrv = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Metrics: metrics,
 			LoginURL: cfg.SAML.LoginURL, MaxRecvMsgSize: cfg.Listen.MaxRequestBytes,
 		}))

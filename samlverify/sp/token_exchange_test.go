@@ -113,7 +113,7 @@ func TestTokenExchangeRefuses(t *testing.T) {
 		}), 400, errInvalidRequest},
 		"actor token": {exchangeForm("good", func(f url.Values) { f.Set("actor_token", "x") }), 400, errInvalidRequest},
 		"bad scope":   {exchangeForm("good", func(f url.Values) { f.Set("scope", "admin") }), 400, errInvalidScope},
-		"twice": {exchangeForm("good", func(f url.Values) { f.Add("subject_token", "good") }), 400, errInvalidRequest},
+		"twice":       {exchangeForm("good", func(f url.Values) { f.Add("subject_token", "good") }), 400, errInvalidRequest},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
