@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 5s
 BENCH_CONCURRENCY ?= 32
 
-.PHONY: all build run test lint unit policy-test deploy-test manifests bench gobench fuzz clean
+.PHONY: all build run test deps lint unit policy-test deploy-test manifests bench gobench fuzz clean
 
 all: build
 
@@ -21,13 +21,19 @@ build:
 
 ## run: the whole product on one machine (no config, no Redis, no IdP): tfgate,
 ## the development IdP, a development proxy in Envoy's place on 8501/8500, and
-## a TF Serving stand-in serving half_plus_two
+## a TF Serving stand-in serving half_plus_two. Other ports: make run ARGS="--rest 127.0.0.1:18501"
+## (extauthz dev --help lists the flags)
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev $(ARGS)
 
 ## test: lint, every Go test (real redis-server, real OPA, real gRPC), the Rego
 ## policy tests, and the deployment files checked by rendering (deploy-test)
-test: lint policy-test unit deploy-test
+test: deps lint policy-test unit deploy-test
+
+## deps: the system packages the tests use (redis-server, pysaml2, chromium...): installed when
+## run as root on Debian, otherwise named with the command to install them
+deps:
+	@scripts/install-deps.sh
 
 lint:
 	$(GO) vet ./...

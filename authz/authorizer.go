@@ -103,6 +103,11 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 		// anonymous rather than falling back to the workload.
 		d.Subject, _ = a.peers.Subject(r.SourcePrincipal)
 	}
+	if field := unforwardable(d.Subject); field != "" {
+		// Envoy (validate_mutations: true) answers an identity header with a
+		// control character with a bare 500; say no, and why, instead.
+		return d.deny(DenyForbidden, "your "+field+" from the identity provider contains characters that cannot be sent in an HTTP header; ask its administrator to fix the attribute"), nil
+	}
 	return a.decide(ctx, r, cred, d)
 }
 

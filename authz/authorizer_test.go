@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,6 +291,40 @@ func TestCheckMultiInferenceEveryTask(t *testing.T) {
 			}
 			if d.Allow != tc.allow || len(d.Targets) != len(tc.sigs) {
 				t.Fatalf("allow=%v targets=%d reason=%q", d.Allow, len(d.Targets), d.Reason)
+			}
+		})
+	}
+}
+
+// TestCheckUnforwardableIdentity: an identity attribute with a control
+// character (CR/LF from an IdP attribute, say) cannot be an identity header:
+// Envoy with validate_mutations would answer a bare 500. tfgate denies with
+// a reason instead, before the policy, and never echoes the value.
+func TestCheckUnforwardableIdentity(t *testing.T) {
+	bad := map[string]Session{
+		"id":    {Subject: "alice\r\nx-tfgate-user: root", Email: "a@example.com", Groups: []string{"ml"}, ExpiresAt: testNow.Add(time.Hour)},
+		"email": {Subject: "alice", Email: "a@example.com\x00", Groups: []string{"ml"}, ExpiresAt: testNow.Add(time.Hour)},
+		"group": {Subject: "alice", Email: "a@example.com", Groups: []string{"ml", "ops\x7f"}, ExpiresAt: testNow.Add(time.Hour)},
+		"utf8":  {Subject: "zoë\tz", Email: "zoë@example.com", Groups: []string{"ml"}, ExpiresAt: testNow.Add(time.Hour)},
+	}
+	a := newTestAuthorizer(t, &fakeStore{sessions: bad}, &fakePolicy{})
+	for token, want := range map[string]string{"id": "user id", "email": "email", "group": "group name", "utf8": ""} {
+		t.Run(token, func(t *testing.T) {
+			d, err := a.Check(context.Background(), &Request{Method: "POST", Path: "/v1/models/m:predict", Header: http.Header{"Authorization": {"Bearer " + token}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == "" {
+				if !d.Allow {
+					t.Fatalf("UTF-8 and HTAB are valid header values, got deny %q", d.Reason)
+				}
+				return
+			}
+			if d.Allow || d.Denial != DenyForbidden || !strings.Contains(d.Reason, want) {
+				t.Fatalf("decision %+v, want a 403 naming %q", d, want)
+			}
+			if strings.ContainsAny(d.Reason, "\r\n\x00\x7f") {
+				t.Fatalf("reason echoes the bad value: %q", d.Reason)
 			}
 		})
 	}

@@ -102,47 +102,96 @@ func isToken68(s string) bool {
 	return true
 }
 
-func sessionCookie(h http.Header, name string) (string, bool, error) {
-	if len(h["Cookie"]) == 0 {
-		return "", false, nil
-	}
-	// Count by hand as well as through net/http: its lenient parser skips a
-	// malformed crumb, which could hide a second copy of ours.
-	raw := 0
-	for _, line := range h["Cookie"] {
-		for part := range strings.SplitSeq(line, ";") {
-			n, _, _ := strings.Cut(part, "=")
-			if strings.TrimSpace(n) == name {
-				raw++
-			}
-		}
-	}
-	if raw == 0 {
-		return "", false, nil
-	}
-	if raw > 1 {
-		return "", false, fmt.Errorf("%w: the session cookie appears %d times", ErrAmbiguousCredential, raw)
-	}
-	c, err := (&http.Request{Header: h}).Cookie(name)
-	if err != nil || !isToken68(c.Value) {
-		return "", false, fmt.Errorf("%w: the session cookie is empty or malformed", ErrMalformedCredential)
-	}
-	return c.Value, true, nil
+// cookieSeparators split a Cookie header into cookie-pairs. ';' is the
+// RFC 6265 separator; ',' is how Envoy joins a second HTTP/1.1 Cookie line
+// into the CheckRequest headers map (check_request_utils.cc:171-176 at
+// v1.36.2; HTTP/2 crumbs are joined with "; " by the codec), so a session
+// cookie in a second Cookie line arrives after a ','. A cookie-value cannot
+// contain either (RFC 6265 §4.1.1).
+const cookieSeparators = ";,"
+
+// cookiePart is one cookie-pair of a Cookie header and the separator that
+// preceded it (0 for the first).
+type cookiePart struct {
+	sep  byte
+	text string // trimmed; may be empty or lack '='
 }
 
-// StripCookie returns the Cookie header without the cookie called name,
-// keeping every other cookie byte for byte, and whether anything remains.
+// cookieParts splits every Cookie header value at ';' and ','.
+func cookieParts(values []string) []cookiePart {
+	var parts []cookiePart
+	for i, v := range values {
+		var sep byte
+		if i > 0 {
+			sep = ',' // separate header lines, as Envoy joins them
+		}
+		for {
+			j := strings.IndexAny(v, cookieSeparators)
+			if j < 0 {
+				parts = append(parts, cookiePart{sep, strings.TrimSpace(v)})
+				break
+			}
+			parts = append(parts, cookiePart{sep, strings.TrimSpace(v[:j])})
+			sep, v = v[j], v[j+1:]
+		}
+	}
+	return parts
+}
+
+// cookieName returns the name of a cookie-pair.
+func (p cookiePart) name() string {
+	n, _, _ := strings.Cut(p.text, "=")
+	return strings.TrimSpace(n)
+}
+
+func sessionCookie(h http.Header, name string) (string, bool, error) {
+	var (
+		value string
+		n     int
+	)
+	for _, p := range cookieParts(h["Cookie"]) {
+		if p.name() != name {
+			continue
+		}
+		n++
+		_, value, _ = strings.Cut(p.text, "=")
+	}
+	if n == 0 {
+		return "", false, nil
+	}
+	if n > 1 {
+		return "", false, fmt.Errorf("%w: the session cookie appears %d times", ErrAmbiguousCredential, n)
+	}
+	value = strings.TrimSpace(value)
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1] // RFC 6265 allows a quoted cookie-value
+	}
+	if !isToken68(value) {
+		return "", false, fmt.Errorf("%w: the session cookie is empty or malformed", ErrMalformedCredential)
+	}
+	return value, true, nil
+}
+
+// StripCookie returns the Cookie header without the cookie called name, and
+// whether anything remains. Cookies are separated by ';' or ',' (join
+// several Cookie lines with ","). Every other cookie is kept byte for byte
+// with the separator that preceded it (';' written as "; "), so a
+// non-conforming value with a ',' in it survives unless the session cookie
+// sat inside it.
 func StripCookie(header, name string) (string, bool) {
 	var b strings.Builder
-	for part := range strings.SplitSeq(header, ";") {
-		n, _, _ := strings.Cut(part, "=")
-		if strings.TrimSpace(n) == name || strings.TrimSpace(part) == "" {
+	for _, p := range cookieParts([]string{header}) {
+		if p.text == "" || p.name() == name {
 			continue
 		}
 		if b.Len() > 0 {
-			b.WriteString("; ")
+			if p.sep == ',' {
+				b.WriteByte(',')
+			} else {
+				b.WriteString("; ")
+			}
 		}
-		b.WriteString(strings.TrimSpace(part))
+		b.WriteString(p.text)
 	}
 	return b.String(), b.Len() > 0
 }

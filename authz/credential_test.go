@@ -32,6 +32,12 @@ func TestExtractCredential(t *testing.T) {
 		"bearer non-ascii":   {http.Header{"Authorization": {"Bearer tök"}}, Credential{}, ErrMalformedCredential},
 		"empty cookie":       {http.Header{"Cookie": {"__Host-tfgate="}}, Credential{}, ErrMalformedCredential},
 		"quoted bad cookie":  {http.Header{"Cookie": {"__Host-tfgate=\"a b\""}}, Credential{}, ErrMalformedCredential},
+		"quoted cookie":      {http.Header{"Cookie": {"__Host-tfgate=\"tok\""}}, Credential{AuthCookie, "tok"}, nil},
+		// Envoy joins a second HTTP/1.1 Cookie line into the CheckRequest
+		// with ",": the cookie after it is seen, counted and stripped.
+		"cookie after comma":        {http.Header{"Cookie": {"a=1,__Host-tfgate=tok"}}, Credential{AuthCookie, "tok"}, nil},
+		"bearer and comma cookie":   {http.Header{"Authorization": {"Bearer t"}, "Cookie": {"a=1,__Host-tfgate=c"}}, Credential{}, ErrAmbiguousCredential},
+		"two cookies, comma joined": {http.Header{"Cookie": {"__Host-tfgate=a; x=1,__Host-tfgate=b"}}, Credential{}, ErrAmbiguousCredential},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -56,6 +62,9 @@ func TestStripCookie(t *testing.T) {
 		"none":       {"a=1;b=2", "a=1; b=2", true},
 		"lookalike":  {"__Host-tfgate2=y; x__Host-tfgate=z", "__Host-tfgate2=y; x__Host-tfgate=z", true},
 		"empty bits": {";;__Host-tfgate=x;", "", false},
+		"comma line": {"a=1; b=2,__Host-tfgate=x", "a=1; b=2", true},
+		"comma kept": {"list=a,b; __Host-tfgate=x", "list=a,b", true},
+		"ours first": {"__Host-tfgate=x,b=2;c=3", "b=2; c=3", true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -72,6 +81,8 @@ func FuzzExtractCredential(f *testing.F) {
 	f.Add("", "a=1; __Host-tfgate=tok")
 	f.Add("Bearer a,Bearer b", "__Host-tfgate=x")
 	f.Add("Basic x", "__Host-tfgate=\"a b\"; __Host-tfgate=c")
+	f.Add("", "a=1,__Host-tfgate=tok")
+	f.Add("Bearer t", "x=\"1\",__Host-tfgate=\"tok\";y")
 	f.Fuzz(func(t *testing.T, auth, cookie string) {
 		h := http.Header{}
 		if auth != "" {

@@ -87,6 +87,42 @@ func SessionHandle(token string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// unforwardable names the first identity attribute of s that cannot be an
+// HTTP header value, or returns "" when all can (and when s is nil).
+func unforwardable(s *Subject) string {
+	if s == nil {
+		return ""
+	}
+	switch {
+	case !IsHeaderValue(s.ID):
+		return "user id"
+	case !IsHeaderValue(s.Email):
+		return "email"
+	}
+	for _, g := range s.Groups {
+		if !IsHeaderValue(g) {
+			return "group name"
+		}
+	}
+	return ""
+}
+
+// IsHeaderValue reports whether Envoy accepts v as a header value:
+// HTAB, SP through '~', and obs-text (0x80-0xFF, so UTF-8 passes); no
+// other control character, DEL included. With validate_mutations: true
+// Envoy answers a CheckResponse header outside this set with a 500
+// (HeaderUtility::headerValueIsValid, header_utility.cc:127-130 at v1.36.2,
+// which is quiche's HeaderValidator::IsValidHeaderValue with obs-text
+// allowed).
+func IsHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c != '\t' && (c < ' ' || c == 0x7f) {
+			return false
+		}
+	}
+	return true
+}
+
 // upstreamHeaders fills d.Set and d.Remove for an allowed request: identity
 // headers overwritten, every client-sent x-tfgate-* header and the tfgate
 // credential removed.
@@ -130,7 +166,9 @@ func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName strin
 	case AuthBearer:
 		d.Remove = append(d.Remove, "authorization")
 	case AuthCookie:
-		d.Cookie, _ = StripCookie(r.Header.Get("Cookie"), cookieName)
+		// Several Cookie values (encode_raw_headers) are joined as Envoy
+		// joins repeated headers; the result replaces all of them.
+		d.Cookie, _ = StripCookie(strings.Join(r.Header.Values("Cookie"), ","), cookieName)
 		d.CookieChanged = true
 	}
 }

@@ -22,12 +22,6 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 		Scheme:   h.GetScheme(),
 		Protocol: h.GetProtocol(),
 		Header:   make(http.Header, len(h.GetHeaders())),
-		Body:     h.GetRawBody(),
-	}
-	if r.Body == nil && h.GetBody() != "" {
-		// Without pack_as_bytes Envoy sends a UTF-8-sanitised copy; the
-		// parser treats it as the body and fails closed on damage.
-		r.Body = []byte(h.GetBody())
 	}
 	for k, v := range h.GetHeaders() {
 		if strings.HasPrefix(k, ":") {
@@ -49,6 +43,18 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 		r.Header[ck] = append(r.Header[ck], v)
 	}
 	r.GRPC = isGRPC(r.Header.Get("Content-Type"))
+	r.Body = h.GetRawBody()
+	if r.Body == nil && !r.GRPC && h.GetBody() != "" {
+		// REST only: without pack_as_bytes Envoy sends a copy in which every
+		// byte that is not valid UTF-8 became '!' (MessageUtil::
+		// sanitizeUtf8String). JSON is UTF-8, so that damage can only turn a
+		// valid body into an invalid one. A gRPC body is binary protobuf:
+		// the '!' substitution can turn one valid message into another (a
+		// non-minimal varint read as a different model name), so gRPC reads
+		// raw_body only, and no raw_body means no body, which the parser
+		// denies (docs/envoy-ext-authz.md §1.4).
+		r.Body = []byte(h.GetBody())
+	}
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		r.SourceIP = sa.GetAddress()
 	}
@@ -56,6 +62,14 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 	return r
 }
 
+// isGRPC is Envoy's Grpc::Common::hasGrpcContentType, which decides
+// whether Envoy treats the request as gRPC (local replies, the grpc route
+// match): content-type exactly "application/grpc" or starting with
+// "application/grpc+", case-sensitive, so "application/grpc-web" and
+// "Application/gRPC" are not gRPC (source/common/grpc/common.cc:32-39 at
+// v1.36.2). tfgate must agree, or it would parse as gRPC a request Envoy
+// routes and answers as REST.
 func isGRPC(contentType string) bool {
-	return strings.HasPrefix(strings.ToLower(contentType), "application/grpc")
+	const grpc = "application/grpc"
+	return contentType == grpc || strings.HasPrefix(contentType, grpc+"+")
 }

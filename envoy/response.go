@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -59,8 +60,12 @@ func (rs responder) ok(d *authz.Decision) *authv3.CheckResponse {
 }
 
 // overwrite builds a header mutation that replaces the header on every
-// Envoy version: an explicit append=false is honoured by v1.36 and by the
-// newer ordered code, and append_action covers v1.37.0 (§3.2).
+// Envoy version. Every release (v1.36.x, v1.37.0) reads only the append
+// BoolValue for request and denied headers and treats false as "set"
+// (ext_authz_grpc_impl.cc:19-29 at v1.36.2 and v1.37.0); append_action is
+// for builds between PR #42878 and its revert #43442 (main, 2026-01-23 to
+// 2026-02-12, in no release) and for any later code that reads it when
+// append is absent (§3.2).
 func overwrite(name, value string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{
 		Header:       &corev3.HeaderValue{Key: name, Value: value},
@@ -98,11 +103,31 @@ func (rs responder) denied(r *authz.Request, d *authz.Decision) *authv3.CheckRes
 		headers = append(headers, overwrite("www-authenticate", `Bearer realm="`+rs.realm+`"`))
 	}
 	dr.Status = &typev3.HttpStatus{Code: typev3.StatusCode(httpStatus)}
-	dr.Headers = headers
+	dr.Headers = lastWins(headers)
 	return &authv3.CheckResponse{
 		Status:       &rpcstatus.Status{Code: int32(code), Message: d.Reason},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: dr},
 	}
+}
+
+// lastWins drops every header but the last of each name. Envoy removes
+// each denied header's name from its local reply and then adds every entry
+// (ext_authz.cc:951-960 at v1.36.2), so a name the policy sets and tfgate
+// sets too (location, content-type, cache-control) would reach the client
+// twice, or joined with "," for inline headers such as content-type. tfgate
+// appends its own headers after the policy's, so tfgate's value wins.
+func lastWins(headers []*corev3.HeaderValueOption) []*corev3.HeaderValueOption {
+	last := make(map[string]int, len(headers))
+	for i, h := range headers {
+		last[strings.ToLower(h.GetHeader().GetKey())] = i
+	}
+	out := headers[:0]
+	for i, h := range headers {
+		if last[strings.ToLower(h.GetHeader().GetKey())] == i {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // statusFor picks the HTTP status of a deny and the matching gRPC code for

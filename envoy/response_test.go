@@ -3,6 +3,7 @@ package envoy
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -178,5 +179,92 @@ func TestNewRequest(t *testing.T) {
 		if r := NewRequest(req); r.Header == nil {
 			t.Error("nil header map")
 		}
+	}
+}
+
+// TestNewRequestGRPCBodyIsRawOnly: a gRPC request's body comes only from
+// raw_body. The UTF-8-sanitised body (Envoy without pack_as_bytes) can be a
+// different, valid protobuf message, so it must never be read; REST may
+// still use it.
+func TestNewRequestGRPCBodyIsRawOnly(t *testing.T) {
+	check := func(contentType string, raw []byte, body string) *authz.Request {
+		return NewRequest(&authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: "POST", Path: "/p", Headers: map[string]string{"content-type": contentType},
+				RawBody: raw, Body: body,
+			}},
+		}})
+	}
+	if r := check("application/grpc", nil, "\x00\x00\x00\x00\x02\x0a\x00"); r.Body != nil {
+		t.Errorf("gRPC without raw_body: body %q, want none (the parser denies)", r.Body)
+	}
+	if r := check("application/grpc", []byte{1, 2}, "ignored"); string(r.Body) != "\x01\x02" {
+		t.Errorf("gRPC raw_body: %q", r.Body)
+	}
+	if r := check("application/json", nil, `{"signature_name":"s"}`); string(r.Body) != `{"signature_name":"s"}` {
+		t.Errorf("REST sanitised body: %q", r.Body)
+	}
+}
+
+// TestIsGRPCMatchesEnvoy pins Grpc::Common::hasGrpcContentType: exact,
+// case-sensitive, "+" suffixes only.
+func TestIsGRPCMatchesEnvoy(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/grpc":           true,
+		"application/grpc+proto":     true,
+		"application/grpc+json":      true,
+		"application/grpc-web":       false,
+		"application/grpc-web+proto": false,
+		"Application/gRPC":           false,
+		"APPLICATION/GRPC":           false,
+		"application/grpcx":          false,
+		"application/grpc;charset=x": false,
+		"":                           false,
+		" application/grpc":          false,
+	} {
+		if got := isGRPC(ct); got != want {
+			t.Errorf("isGRPC(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+// TestRespondDenyDeduplicatesHeaders: a policy header with a name tfgate
+// sets itself must not reach Envoy twice; Envoy would add both entries to
+// its local reply (and join content-type's with ","). tfgate's value wins.
+func TestRespondDenyDeduplicatesHeaders(t *testing.T) {
+	rs := responder{loginURL: "/saml/login", realm: "tfgate"}
+	policy := []authz.Header{{Name: "location", Value: "https://evil.example/"}, {Name: "content-type", Value: "text/html"}, {Name: "Cache-Control", Value: "max-age=60"}, {Name: "x-policy", Value: "1"}}
+	browser := &authz.Request{Method: "GET", Path: "/v1/models/m", Header: http.Header{"Accept": {"text/html"}}}
+	curl := &authz.Request{Method: "GET", Path: "/v1/models/m", Header: http.Header{"Accept": {"*/*"}}}
+	for name, tc := range map[string]struct {
+		req  *authz.Request
+		d    authz.Decision
+		want map[string]string
+	}{
+		"redirect": {browser, authz.Decision{Denial: authz.DenyUnauthenticated, Set: policy},
+			map[string]string{"location": "/saml/login?return_to=%2Fv1%2Fmodels%2Fm", "cache-control": "no-store", "x-policy": "1"}},
+		"json": {curl, authz.Decision{Denial: authz.DenyForbidden, Set: policy},
+			map[string]string{"content-type": "application/json", "cache-control": "no-store", "x-policy": "1"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hs := rs.respond(tc.req, &tc.d).GetDeniedResponse().GetHeaders()
+			count := map[string]int{}
+			got := map[string]string{}
+			for _, h := range hs {
+				k := http.CanonicalHeaderKey(h.GetHeader().GetKey())
+				count[k]++
+				got[strings.ToLower(k)] = h.GetHeader().GetValue()
+			}
+			for k, n := range count {
+				if n > 1 {
+					t.Errorf("%s sent %d times", k, n)
+				}
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
 	}
 }

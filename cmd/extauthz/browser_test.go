@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tfgate/tfgate/internal/cliclient"
 )
 
 // chromiumPath finds Debian's chromium; the test fails (never skips) with
@@ -55,10 +57,11 @@ type devStack struct{ rest, grpc string }
 func startDevStack(t *testing.T) devStack {
 	t.Helper()
 	var l devListeners
-	if err := listenAll(map[*net.Listener]string{
-		&l.rest: "127.0.0.1:0", &l.grpc: "127.0.0.1:0", &l.idp: "127.0.0.1:0", &l.checkGRPC: "127.0.0.1:0",
-		&l.checkHTTP: "127.0.0.1:0", &l.tfsREST: "127.0.0.1:0", &l.tfsGRPC: "127.0.0.1:0",
-	}); err != nil {
+	var addrs []devListen
+	for _, ln := range []*net.Listener{&l.rest, &l.grpc, &l.idp, &l.checkGRPC, &l.checkHTTP, &l.tfsREST, &l.tfsGRPC} {
+		addrs = append(addrs, devListen{ln: ln, addr: "127.0.0.1:0"})
+	}
+	if err := listenAll(addrs); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -224,7 +227,7 @@ func TestBrowserCLILogin(t *testing.T) {
 		}
 		return page
 	})
-	t.Setenv(configDirEnv, dir)
+	t.Setenv(cliclient.ConfigDirEnv, dir)
 	if token := strings.TrimSpace(runCLI(t, 0, "token", "--server", dev.rest)); !strings.HasPrefix(token, "tfg_") {
 		t.Errorf("extauthz token printed %q", token)
 	}

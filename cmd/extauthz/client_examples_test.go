@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tfgate/tfgate/internal/cliclient"
 )
 
 // TestClientExamples runs every example of the README's client guide
@@ -34,7 +36,7 @@ func TestClientExamples(t *testing.T) {
 	})
 	t.Run("curl not signed in", func(t *testing.T) {
 		cmd := exec.CommandContext(t.Context(), "sh", filepath.Join(examples, "curl.sh"), stack.rest)
-		cmd.Env = append(os.Environ(), configDirEnv+"="+t.TempDir())
+		cmd.Env = append(os.Environ(), cliclient.ConfigDirEnv+"="+t.TempDir())
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err == nil || stdout.Len() != 0 ||

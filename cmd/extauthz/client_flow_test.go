@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tfgate/tfgate/internal/cliclient"
 	"github.com/tfgate/tfgate/internal/devidp"
 	"github.com/tfgate/tfgate/internal/tfpb"
 )
@@ -30,7 +31,7 @@ func TestClientFlow(t *testing.T) {
 	stack := startDevStack(t)
 	dir := devLogin(t, stack.rest, "alice")
 
-	if fi, err := os.Stat(dir + "/" + tokenFileName); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(dir + "/" + cliclient.TokenFileName); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v %v", fi, err)
 	}
 	full := runCLI(t, 0, "token")
@@ -54,12 +55,12 @@ func TestClientFlow(t *testing.T) {
 	}
 
 	// Thirty seconds before it expires, `token` renews it.
-	store := &tokenStore{dir: dir}
+	store := cliclient.NewStore(dir)
 	before := entryOf(t, store, stack.rest)
-	env := defaultClientEnv()
-	env.now = func() time.Time { return before.ExpiresAt.Add(-30 * time.Second) }
+	env := cliclient.DefaultEnv()
+	env.Now = func() time.Time { return before.ExpiresAt.Add(-30 * time.Second) }
 	var out strings.Builder
-	if err := tokenCmd(t.Context(), nil, &out, io.Discard, env); err != nil {
+	if err := cliclient.Token(t.Context(), cliclient.TokenOptions{}, &out, io.Discard, env); err != nil {
 		t.Fatal(err)
 	}
 	renewed := strings.TrimSpace(out.String())
@@ -87,7 +88,7 @@ func TestClientFlow(t *testing.T) {
 	if _, err := predictGRPC(t, stack.grpc, renewed); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Predict after logout: %v, want Unauthenticated", err)
 	}
-	if f, err := store.load(); err != nil || len(f.Servers) != 0 {
+	if f, err := store.Load(); err != nil || len(f.Servers) != 0 {
 		t.Fatalf("after logout the file holds %+v (%v)", f, err)
 	}
 	runCLI(t, 1, "token")
@@ -96,16 +97,16 @@ func TestClientFlow(t *testing.T) {
 // renewTogether runs n `extauthz token` at once with a clock 30 seconds
 // before the stored token expires, checks they all print the same new
 // token, and returns it.
-func renewTogether(t *testing.T, store *tokenStore, server string, n int) string {
+func renewTogether(t *testing.T, store *cliclient.Store, server string, n int) string {
 	t.Helper()
 	exp := entryOf(t, store, server).ExpiresAt
-	env := defaultClientEnv()
-	env.now = func() time.Time { return exp.Add(-30 * time.Second) }
+	env := cliclient.DefaultEnv()
+	env.Now = func() time.Time { return exp.Add(-30 * time.Second) }
 	outs := make([]strings.Builder, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = tokenCmd(t.Context(), nil, &outs[i], io.Discard, env) })
+		wg.Go(func() { errs[i] = cliclient.Token(t.Context(), cliclient.TokenOptions{}, &outs[i], io.Discard, env) })
 	}
 	wg.Wait()
 	first := outs[0].String()
@@ -131,7 +132,7 @@ func devLogin(t *testing.T, base, user string) string {
 func devLoginWith(t *testing.T, base string, signIn func(authURL string) string) string {
 	t.Helper()
 	dir := t.TempDir()
-	t.Setenv(configDirEnv, dir)
+	t.Setenv(cliclient.ConfigDirEnv, dir)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	errR, errW := io.Pipe()
@@ -145,7 +146,7 @@ func devLoginWith(t *testing.T, base string, signIn func(authURL string) string)
 	authURL := ""
 	for authURL == "" && lines.Scan() {
 		stderr.WriteString(lines.Text() + "\n")
-		if l := strings.TrimSpace(lines.Text()); strings.HasPrefix(l, base+authorizePath+"?") {
+		if l := strings.TrimSpace(lines.Text()); strings.HasPrefix(l, base+"/saml/cli/authorize?") {
 			authURL = l
 		}
 	}
@@ -276,4 +277,23 @@ func predictGRPC(t *testing.T, addr, token string) ([]float32, error) {
 	}
 	out, err := tfpb.PredictResponseFloats(resp)
 	return out["y"], err
+}
+
+func entryOf(t *testing.T, store *cliclient.Store, server string) *cliclient.Entry {
+	t.Helper()
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Servers[server]
+}
+
+// consentForm returns the action and hidden fields of page's form with
+// an Allow button, and whether there is one.
+func consentForm(page string) (string, url.Values, bool) {
+	action, form, ok := devidp.Form(page)
+	if !ok || !strings.Contains(page, `name="decision" value="allow"`) {
+		return "", nil, false
+	}
+	return action, form, true
 }

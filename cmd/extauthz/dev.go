@@ -15,13 +15,15 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 )
 
 // devListeners are the loopback sockets of `extauthz dev`, bound before
@@ -30,18 +32,30 @@ type devListeners struct {
 	rest, grpc, idp, checkGRPC, checkHTTP, tfsREST, tfsGRPC net.Listener
 }
 
-func listenAll(addrs map[*net.Listener]string) error {
-	for ln, addr := range addrs {
-		host, _, err := net.SplitHostPort(addr)
+// devListen is one address of `extauthz dev` and the flag that sets it,
+// so that a port already in use is reported with the flag to change.
+type devListen struct {
+	ln   *net.Listener
+	flag string // "" for the internal ports on 127.0.0.1:0
+	addr string
+}
+
+func listenAll(addrs []devListen) error {
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a.addr)
 		if err != nil {
-			return fmt.Errorf("%q: %w", addr, err)
+			return fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			// The dev stack trusts a one-click IdP: never off this machine.
-			return fmt.Errorf("%q: extauthz dev listens on loopback addresses only", addr)
+			return fmt.Errorf("--%s %q: extauthz dev listens on loopback addresses only", a.flag, a.addr)
 		}
-		if *ln, err = net.Listen("tcp", addr); err != nil {
-			return err
+		if *a.ln, err = net.Listen("tcp", a.addr); err != nil {
+			if a.flag == "" {
+				return err
+			}
+			return fmt.Errorf("%w (choose another address with --%s, e.g. --%s 127.0.0.1:0 for any free port; with make: make run ARGS=\"--%s ...\")",
+				err, a.flag, a.flag, a.flag)
 		}
 	}
 	return nil
@@ -59,20 +73,48 @@ func (l *devListeners) closeAll() {
 // and no IdP: tfgate, the development IdP, a development front proxy in
 // Envoy's place on TF Serving's ports, and a TF Serving stand-in serving
 // half_plus_two.
-func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dev", stderr)
-	restAddr := fs.String("rest", "127.0.0.1:8501", "front proxy for TF Serving's REST API (loopback)")
-	grpcAddr := fs.String("grpc", "127.0.0.1:8500", "front proxy for TF Serving's gRPC API (loopback)")
-	idpAddr := fs.String("idp", "127.0.0.1:8081", "development IdP (loopback)")
-	checkGRPC := fs.String("check-grpc", "127.0.0.1:9191", "tfgate's ext_authz gRPC listener (loopback)")
-	checkHTTP := fs.String("check-http", "127.0.0.1:8080", "tfgate's HTTP listener: SAML, /token, health (loopback)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newDevCmd() *cobra.Command {
+	var o devOptions
+	c := &cobra.Command{
+		Use:     "dev",
+		GroupID: "run",
+		Short:   "The whole stack on loopback, for trying tfgate out",
+		Long: `Run the whole product on this machine with no config, no Redis and no IdP:
+tfgate, a development IdP (one-click sign-in as a demo user), a development
+proxy in Envoy's place on TF Serving's ports, and a TF Serving stand-in
+serving half_plus_two. Everything listens on loopback only; nothing here is
+for production. "make run" runs this command (pass flags with ARGS="...").`,
+		Example: `  extauthz dev
+  extauthz dev --rest 127.0.0.1:18501 --grpc 127.0.0.1:18500   # when 8501/8500 are taken
+  make run ARGS="--rest 127.0.0.1:18501"`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return devCmd(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
+	c.Flags().StringVar(&o.rest, "rest", "127.0.0.1:8501", "front proxy for TF Serving's REST API (loopback)")
+	c.Flags().StringVar(&o.grpc, "grpc", "127.0.0.1:8500", "front proxy for TF Serving's gRPC API (loopback)")
+	c.Flags().StringVar(&o.idp, "idp", "127.0.0.1:8081", "development IdP (loopback)")
+	c.Flags().StringVar(&o.checkGRPC, "check-grpc", "127.0.0.1:9191", "tfgate's ext_authz gRPC listener (loopback)")
+	c.Flags().StringVar(&o.checkHTTP, "check-http", "127.0.0.1:8080", "tfgate's HTTP listener: SAML, /token, health (loopback)")
+	return c
+}
+
+// devOptions are the addresses of `extauthz dev`.
+type devOptions struct {
+	rest, grpc, idp, checkGRPC, checkHTTP string
+}
+
+// devCmd runs the whole product on one machine with no config, no Redis
+// and no IdP: tfgate, the development IdP, a development front proxy in
+// Envoy's place on TF Serving's ports, and a TF Serving stand-in serving
+// half_plus_two.
+func devCmd(ctx context.Context, o devOptions, stdout, stderr io.Writer) error {
 	var l devListeners
-	err := listenAll(map[*net.Listener]string{
-		&l.rest: *restAddr, &l.grpc: *grpcAddr, &l.idp: *idpAddr, &l.checkGRPC: *checkGRPC,
-		&l.checkHTTP: *checkHTTP, &l.tfsREST: "127.0.0.1:0", &l.tfsGRPC: "127.0.0.1:0",
+	err := listenAll([]devListen{
+		{&l.rest, "rest", o.rest}, {&l.grpc, "grpc", o.grpc}, {&l.idp, "idp", o.idp},
+		{&l.checkGRPC, "check-grpc", o.checkGRPC}, {&l.checkHTTP, "check-http", o.checkHTTP},
+		{&l.tfsREST, "", "127.0.0.1:0"}, {&l.tfsGRPC, "", "127.0.0.1:0"},
 	})
 	if err != nil {
 		l.closeAll()
@@ -104,7 +146,7 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	if md, err := idp.Metadata(); err != nil || os.WriteFile(metadata, md, 0o600) != nil {
 		return fmt.Errorf("dev: writing the IdP's metadata: %v", err)
 	}
-	tfs, err := tfservingtest.New(tfservingtest.DefaultConfig())
+	tfs, err := tfservingstandin.New(tfservingstandin.DefaultConfig())
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
@@ -145,29 +187,32 @@ func devConfig(base, idpMetadata string) Config {
 	return cfg
 }
 
-// devProxies are the development stand-ins for Envoy, configured like
-// envoy/envoy.yaml: /saml/ and /token go to tfgate's HTTP listener with
-// ext_authz disabled, everything else to TF Serving after a Check; the gRPC
-// listener buffers whole bodies as raw bytes.
-func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoytest.Proxy, *envoytest.Proxy, error) {
-	tfgateHTTP := &url.URL{Scheme: "http", Host: l.checkHTTP.Addr().String()}
-	rest, err := envoytest.New(envoytest.Config{
-		Routes: []envoytest.Route{
-			{Prefix: "/saml/", Upstream: tfgateHTTP, DisableAuthz: true},
-			{Prefix: "/token", Upstream: tfgateHTTP, DisableAuthz: true},
-			{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsREST.Addr().String()}, Timeout: 60 * time.Second},
-		},
-		Authz: client, Timeout: 500 * time.Millisecond, StatusOnError: http.StatusServiceUnavailable,
-	})
+// devProxies are the development stand-ins for Envoy, configured from
+// envoy/envoy.yaml's "rest" and "grpc" listeners (routes, path handling,
+// header stripping, ext_authz settings) with its clusters pointed at the
+// development listeners.
+func devProxies(client authv3.AuthorizationClient, l *devListeners) (*envoyemu.Proxy, *envoyemu.Proxy, error) {
+	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
 	if err != nil {
 		return nil, nil, err
 	}
-	grpcProxy, err := envoytest.New(envoytest.Config{
-		Routes: []envoytest.Route{{Prefix: "/", Upstream: &url.URL{Scheme: "http", Host: l.tfsGRPC.Addr().String()}, HTTP2: true, Timeout: 60 * time.Second}},
-		Authz:  client, Timeout: 2 * time.Second, StatusOnError: http.StatusServiceUnavailable,
-		WithRequestBody: &envoytest.BufferSettings{MaxRequestBytes: 64 << 20, PackAsBytes: true},
-	})
-	return rest, grpcProxy, err
+	clusters := map[string]*url.URL{
+		"extauthz_http":  {Scheme: "http", Host: l.checkHTTP.Addr().String()},
+		"tfserving_rest": {Scheme: "http", Host: l.tfsREST.Addr().String()},
+		"tfserving_grpc": {Scheme: "http", Host: l.tfsGRPC.Addr().String()},
+	}
+	var proxies [2]*envoyemu.Proxy
+	for i, name := range []string{"rest", "grpc"} {
+		cfg, err := envoyemu.FromBootstrap(bs, name, clusters)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Authz = client
+		if proxies[i], err = envoyemu.New(cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	return proxies[0], proxies[1], nil
 }
 
 const devBanner = `

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tfgate/tfgate/internal/devidp"
@@ -22,49 +23,61 @@ const devIdPWarning = `
   ******************************************************************
 `
 
-// stringList is a repeatable flag.
-type stringList []string
+func newDevIdPCmd() *cobra.Command {
+	var o devIdPOptions
+	c := &cobra.Command{
+		Use:     "dev-idp",
+		GroupID: "run",
+		Short:   "The development IdP alone (one-click sign-in as a demo user)",
+		Long: `Run the development SAML IdP on its own, for docker-compose and for trying
+tfgate's SP against something that signs real assertions. Anyone can sign in as
+any demo user with one click: it is for development only.`,
+		Example: `  extauthz dev-idp --metadata-out /tmp/idp.xml
+  extauthz dev-idp --listen 127.0.0.1:8081 --sp-acs http://127.0.0.1:8501/saml/acs --users users.yaml`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return devIdPCmd(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address to listen on (loopback only unless --allow-non-loopback)")
+	f.StringVar(&o.baseURL, "base-url", "", "URL browsers reach the IdP at (default: http://LISTEN)")
+	f.StringVar(&o.spEntityID, "sp-entity-id", "http://127.0.0.1:8501/saml/metadata", "the SP (tfgate) entity ID it signs assertions for")
+	f.StringArrayVar(&o.acs, "sp-acs", nil, "an ACS URL of the SP (repeatable; default: http://127.0.0.1:8501/saml/acs)")
+	f.StringVar(&o.usersFile, "users", "", "YAML list of demo users {id, name, email, groups} (default: alice, bob, carol, dave)")
+	f.StringVar(&o.metadataOut, "metadata-out", "", "also write the IdP's metadata to this file, for tfgate's saml.idps[].metadata_file")
+	f.BoolVar(&o.nonLoopback, "allow-non-loopback", false, "listen on a non-loopback address (containers); still development only")
+	return c
+}
 
-func (l *stringList) String() string { return strings.Join(*l, ",") }
-
-func (l *stringList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
+type devIdPOptions struct {
+	listen, baseURL, spEntityID, usersFile, metadataOut string
+	acs                                                 []string
+	nonLoopback                                         bool
 }
 
 // devIdPCmd runs the development IdP on its own, for docker-compose and
 // for trying tfgate's SP against something that signs real assertions.
-func devIdPCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dev-idp", stderr)
-	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on (loopback only unless --allow-non-loopback)")
-	baseURL := fs.String("base-url", "", "URL browsers reach the IdP at (default: http://LISTEN)")
-	spEntityID := fs.String("sp-entity-id", "http://127.0.0.1:8501/saml/metadata", "the SP (tfgate) entity ID it signs assertions for")
-	var acs stringList
-	fs.Var(&acs, "sp-acs", "an ACS URL of the SP (repeatable; default: http://127.0.0.1:8501/saml/acs)")
-	usersFile := fs.String("users", "", "YAML list of demo users {id, name, email, groups} (default: alice, bob, carol, dave)")
-	metadataOut := fs.String("metadata-out", "", "also write the IdP's metadata to this file, for tfgate's saml.idps[].metadata_file")
-	nonLoopback := fs.Bool("allow-non-loopback", false, "listen on a non-loopback address (containers); still development only")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+func devIdPCmd(ctx context.Context, o devIdPOptions, stdout, stderr io.Writer) error {
+	acs := o.acs
 	if len(acs) == 0 {
-		acs = stringList{"http://127.0.0.1:8501/saml/acs"}
+		acs = []string{"http://127.0.0.1:8501/saml/acs"}
 	}
-	users, err := loadDemoUsers(*usersFile)
+	users, err := loadDemoUsers(o.usersFile)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("development IdP: %w", err)
+		return fmt.Errorf("development IdP: %w (choose another address with --listen)", err)
 	}
-	if *baseURL == "" {
-		*baseURL = "http://" + ln.Addr().String()
+	if o.baseURL == "" {
+		o.baseURL = "http://" + ln.Addr().String()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	idp, err := devidp.New(devidp.Config{
-		BaseURL: *baseURL, Users: users, AllowNonLoopback: *nonLoopback, Logger: log,
-		SPs: []devidp.SP{{EntityID: *spEntityID, ACSURLs: acs}},
+		BaseURL: o.baseURL, Users: users, AllowNonLoopback: o.nonLoopback, Logger: log,
+		SPs: []devidp.SP{{EntityID: o.spEntityID, ACSURLs: acs}},
 	})
 	if err != nil {
 		ln.Close()
@@ -73,10 +86,10 @@ func devIdPCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprint(stderr, devIdPWarning)
 	errc := make(chan error, 1)
 	go func() { errc <- idp.Serve(ctx, ln) }()
-	if *metadataOut != "" {
+	if o.metadataOut != "" {
 		md, err := idp.Metadata()
 		if err == nil {
-			err = os.WriteFile(*metadataOut, md, 0o644)
+			err = os.WriteFile(o.metadataOut, md, 0o644)
 		}
 		if err != nil {
 			return fmt.Errorf("writing IdP metadata: %w", err)

@@ -10,113 +10,100 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `extauthz: SAML single sign-on and Rego policy for TensorFlow Serving, as an Envoy ext_authz server.
-
-Usage:
-  extauthz [serve] [--config FILE]            run the server (no config: embedded defaults)
-  extauthz dev                                the whole stack on loopback for trying tfgate out: tfgate, a development
-                                              IdP, a development proxy on 8501/8500 and a TF Serving stand-in
-  extauthz dev-idp [--listen ADDR] [...]      the development IdP alone (see --help)
-  extauthz config check FILE                  validate a config file, printing every problem with its line
-  extauthz policy test [DIR] [-v]             run the Rego unit tests of a policy directory (default: the embedded policy)
-  extauthz policy eval --input FILE [--policy DIR]
-                                              evaluate a policy on one input document and print the decision
-  extauthz sessions list --user U [--json]    list a user's sessions (handle, expiry) in Redis
-  extauthz sessions revoke --user U | --group G | --session HANDLE
-                                              revoke sessions at once on every replica
-  extauthz sessions stats [--json]            count what the session store holds
-                                              (sessions commands take the servers' --config FILE)
-  extauthz login --server URL [--no-browser] [--scope S]
-                                              sign in through the browser and store a token for programs
-  extauthz token [--server URL] [--scope S]   print a valid access token (renewed when needed), e.g.
-                                              curl -H "Authorization: Bearer $(extauthz token)" ...
-  extauthz logout [--server URL]              revoke and forget the stored tokens
-  extauthz version                            print the version
-
-With no config file extauthz listens on :9191 (ext_authz gRPC) and :8080 (HTTP:
-/healthz, /readyz, /metrics), keeps sessions in memory and uses the embedded
-default policy. extauthz.example.yaml documents every setting and its default.
-`
+// Exit codes, documented in `extauthz --help` and the README.
+const (
+	exitOK      = 0 // the command did what it was asked
+	exitFailure = 1 // it could not (a bad config, a server that refused, a test that failed)
+	exitUsage   = 2 // the command line itself is wrong: see the command's --help
+)
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// errUsage marks errors that should be followed by the usage text.
+// errUsage marks a mistake in the command line (exit 2).
 var errUsage = errors.New("usage")
 
-// run dispatches a command line and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, stdout, stderr)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, errHelp):
-		fmt.Fprint(stdout, usage)
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "extauthz: %v\n\n%s", err, usage)
-		return 2
-	case errors.Is(err, errFailed):
-		return 1 // the command already said why
-	}
-	fmt.Fprintf(stderr, "extauthz: %v\n", err)
-	return 1
+// errFailed marks a failure the command has already explained (exit 1,
+// nothing more printed).
+var errFailed = errors.New("failed")
+
+// errHelp is returned by commands still parsing their own flags with the
+// standard flag package (see legacyCommand) when asked for -h.
+var errHelp = errors.New("help requested")
+
+// usageError is a mistake in the command line: one line, then a pointer
+// to the help of the command it was made in.
+type usageError struct {
+	cmd string // "extauthz sessions list"
+	msg string
 }
 
-var (
-	errHelp   = errors.New("help requested")
-	errFailed = errors.New("failed")
-)
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
 
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return serveCmd(ctx, nil, stdout, stderr)
+// run executes a command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return execute(ctx, newRootCmd(stdout, stderr), args, stderr)
+}
+
+// execute runs args on a command tree and returns the exit code.
+func execute(ctx context.Context, root *cobra.Command, args []string, stderr io.Writer) int {
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
 	}
-	switch args[0] {
-	case "serve":
-		return serveCmd(ctx, args[1:], stdout, stderr)
-	case "config":
-		if len(args) < 2 || args[1] != "check" {
-			return fmt.Errorf("%w: extauthz config check FILE", errUsage)
-		}
-		return configCheckCmd(args[2:], stdout, stderr)
-	case "policy":
-		if len(args) < 2 {
-			return fmt.Errorf("%w: extauthz policy test|eval", errUsage)
-		}
-		switch args[1] {
-		case "test":
-			return policyTestCmd(ctx, args[2:], stdout, stderr)
-		case "eval":
-			return policyEvalCmd(ctx, args[2:], stdout, stderr)
-		}
-		return fmt.Errorf("%w: unknown policy command %q", errUsage, args[1])
-	case "sessions":
-		return sessionsCmd(ctx, args[1:], stdout, stderr)
-	case "dev":
-		return devCmd(ctx, args[1:], stdout, stderr)
-	case "dev-idp":
-		return devIdPCmd(ctx, args[1:], stdout, stderr)
-	case "login":
-		return loginCmd(ctx, args[1:], stderr, defaultClientEnv())
-	case "token":
-		return tokenCmd(ctx, args[1:], stdout, stderr, defaultClientEnv())
-	case "logout":
-		return logoutCmd(ctx, args[1:], stderr, defaultClientEnv())
-	case "version", "--version":
-		fmt.Fprintf(stdout, "extauthz %s\n", version)
-		return nil
-	case "help", "-h", "-help", "--help":
-		return errHelp
+	if errors.Is(err, errFailed) {
+		return exitFailure
 	}
-	if len(args[0]) > 0 && args[0][0] == '-' {
-		return serveCmd(ctx, args, stdout, stderr)
+	if ue, ok := asUsage(cmd, err); ok {
+		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", ue.cmd, firstLine(ue.msg), ue.cmd)
+		return exitUsage
 	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	fmt.Fprintf(stderr, "extauthz: %v\n", err)
+	return exitFailure
+}
+
+// asUsage recognises usage errors: ours, and cobra's own (unknown command,
+// unknown flag, wrong number of arguments), which it returns as plain errors.
+func asUsage(cmd *cobra.Command, err error) (*usageError, bool) {
+	path := "extauthz"
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		if ue.cmd == "" {
+			ue.cmd = path
+		}
+		return ue, true
+	}
+	if errors.Is(err, errUsage) {
+		return &usageError{cmd: path, msg: strings.TrimPrefix(err.Error(), "usage: ")}, true
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "unknown flag", "unknown shorthand flag", "flag needs an argument",
+		"invalid argument ", "accepts ", "requires at least", "required flag", "if any flags in the group"} {
+		if strings.HasPrefix(msg, p) {
+			return &usageError{cmd: path, msg: msg}, true
+		}
+	}
+	return nil, false
+}
+
+// firstLine keeps the first line of a message.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tfgate/tfgate/authz/session"
 )
@@ -15,59 +18,89 @@ import (
 // sessionsTimeout bounds one `extauthz sessions` command.
 const sessionsTimeout = time.Minute
 
-const sessionsUsage = "extauthz sessions list --user U | revoke --user U|--group G|--session HANDLE | stats  [--config FILE]"
+// newSessionsCmd: list, revoke and count sessions in the Redis the
+// servers of --config use. Revocations are published, so every server's
+// cache drops them at once.
+func newSessionsCmd() *cobra.Command {
+	var configPath string
+	c := groupCmd(&cobra.Command{
+		Use:     "sessions",
+		GroupID: "operate",
+		Short:   "List, revoke and count sessions in Redis",
+		Long: `List, revoke and count the sessions in the Redis store the servers of --config
+use (sessions.store: redis). A revocation reaches every replica at once.`,
+	})
+	c.PersistentFlags().StringVar(&configPath, "config", "", "the servers' config file (required: sessions must be in Redis)")
+	withStore := func(c *cobra.Command, fn func(ctx context.Context, store *session.Redis) error) error {
+		store, closeStore, err := openSessions(configPath)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		ctx, cancel := context.WithTimeout(c.Context(), sessionsTimeout)
+		defer cancel()
+		return fn(ctx, store)
+	}
 
-// sessionsCmd runs `extauthz sessions list|revoke|stats` against the Redis
-// the servers of --config use. Revocations are published, so every
-// server's cache drops them at once.
-func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, sessionsUsage)
+	var user, group, handle string
+	var asJSON bool
+	list := &cobra.Command{
+		Use:     "list --user SUBJECT",
+		Short:   "List a user's sessions",
+		Example: `  extauthz sessions list --user alice --config /etc/tfgate/extauthz.yaml`,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if user == "" {
+				return usagef("--user is required")
+			}
+			return withStore(c, func(ctx context.Context, store *session.Redis) error {
+				return listSessions(ctx, store, user, asJSON, c.OutOrStdout())
+			})
+		},
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlagSet("sessions "+sub, stderr)
-	configPath := fs.String("config", "", "the servers' config file (required: sessions must be in Redis)")
-	var user, group, handle *string
-	var asJSON *bool
-	switch sub {
-	case "list":
-		user = fs.String("user", "", "the subject (SAML NameID, x-tfgate-user) whose sessions to list")
-		asJSON = fs.Bool("json", false, "print JSON")
-	case "revoke":
-		user = fs.String("user", "", "revoke every session of this subject (SAML NameID)")
-		group = fs.String("group", "", "revoke every session of a member of this group")
-		handle = fs.String("session", "", "revoke the session with this handle (x-tfgate-session)")
-	case "stats":
-		asJSON = fs.Bool("json", false, "print JSON")
-	default:
-		return fmt.Errorf("%w: unknown sessions command %q; %s", errUsage, sub, sessionsUsage)
+	list.Flags().StringVar(&user, "user", "", "the subject (SAML NameID, x-tfgate-user) whose sessions to list")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	revoke := &cobra.Command{
+		Use:   "revoke --user SUBJECT | --group GROUP | --session HANDLE",
+		Short: "Revoke sessions at once on every replica",
+		Example: `  extauthz sessions revoke --session 4b1d9e0c2a7f6e11 --config /etc/tfgate/extauthz.yaml
+  extauthz sessions revoke --group contractors --config /etc/tfgate/extauthz.yaml`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if n := len(slices.DeleteFunc([]string{user, group, handle}, func(s string) bool { return s == "" })); n != 1 {
+				return usagef("give exactly one of --user, --group, --session")
+			}
+			return withStore(c, func(ctx context.Context, store *session.Redis) error {
+				return revokeSessions(ctx, store, user, group, handle, c.OutOrStdout())
+			})
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	revoke.Flags().StringVar(&user, "user", "", "revoke every session of this subject (SAML NameID)")
+	revoke.Flags().StringVar(&group, "group", "", "revoke every session of a member of this group")
+	revoke.Flags().StringVar(&handle, "session", "", "revoke the session with this handle (x-tfgate-session)")
+
+	stats := &cobra.Command{
+		Use:     "stats",
+		Short:   "Count what the session store holds",
+		Example: `  extauthz sessions stats --config /etc/tfgate/extauthz.yaml`,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withStore(c, func(ctx context.Context, store *session.Redis) error {
+				return sessionStats(ctx, store, asJSON, c.OutOrStdout())
+			})
+		},
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	store, closeStore, err := openSessions(*configPath)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	ctx, cancel := context.WithTimeout(ctx, sessionsTimeout)
-	defer cancel()
-	switch sub {
-	case "list":
-		return listSessions(ctx, store, *user, *asJSON, stdout)
-	case "revoke":
-		return revokeSessions(ctx, store, *user, *group, *handle, stdout)
-	}
-	return sessionStats(ctx, store, *asJSON, stdout)
+	stats.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	c.AddCommand(list, revoke, stats)
+	return c
 }
 
 // openSessions connects to the Redis store of a config file.
 func openSessions(path string) (*session.Redis, func(), error) {
 	if path == "" {
-		return nil, nil, fmt.Errorf("%w: --config FILE is required (the servers' config, with sessions in Redis)", errUsage)
+		return nil, nil, usagef("--config FILE is required (the servers' config, with sessions in Redis)")
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -85,7 +118,7 @@ func openSessions(path string) (*session.Redis, func(), error) {
 
 func listSessions(ctx context.Context, store *session.Redis, user string, asJSON bool, stdout io.Writer) error {
 	if user == "" {
-		return fmt.Errorf("%w: sessions list needs --user", errUsage)
+		return usagef("--user is required")
 	}
 	infos, err := store.SessionsOf(ctx, user)
 	if err != nil {
@@ -123,7 +156,7 @@ func revokeSessions(ctx context.Context, store *session.Redis, user, group, hand
 		}
 	}
 	if set != 1 {
-		return fmt.Errorf("%w: sessions revoke needs exactly one of --user, --group, --session", errUsage)
+		return usagef("give exactly one of --user, --group, --session")
 	}
 	var (
 		n   int
@@ -136,7 +169,7 @@ func revokeSessions(ctx context.Context, store *session.Redis, user, group, hand
 		n, err = store.RevokeGroup(ctx, group)
 	default:
 		if !session.IsHandle(handle) {
-			return fmt.Errorf("%w: --session %q is not a session handle (16 hex digits, as in x-tfgate-session)", errUsage, handle)
+			return usagef("--session %q is not a session handle (16 hex digits, as in x-tfgate-session)", handle)
 		}
 		var found bool
 		found, err = store.RevokeHandle(ctx, handle)

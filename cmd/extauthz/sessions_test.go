@@ -237,12 +237,13 @@ func TestSessionsCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		"no subcommand":     {[]string{"sessions"}, 2, "usage"},
-		"unknown":           {[]string{"sessions", "purge"}, 2, `unknown sessions command "purge"`},
-		"no config":         {[]string{"sessions", "stats"}, 2, "--config FILE is required"},
-		"memory store":      {[]string{"sessions", "stats", "--config", memory}, 1, `sessions.store is "memory"`},
-		"list without user": {[]string{"sessions", "list", "--config", memory}, 1, `sessions.store is "memory"`},
-		"two targets":       {[]string{"sessions", "revoke", "--user", "a", "--group", "b", "--config", memory}, 1, "memory"},
+		"no subcommand": {[]string{"sessions"}, 2, "missing command: one of list, revoke, stats"},
+		"unknown":       {[]string{"sessions", "purge"}, 2, `unknown command "purge"`},
+		"no config":     {[]string{"sessions", "stats"}, 2, "--config FILE is required"},
+		"memory store":  {[]string{"sessions", "stats", "--config", memory}, 1, `sessions.store is "memory"`},
+		// A mistake in the command line is found before the config is read.
+		"list without user": {[]string{"sessions", "list", "--config", memory}, 2, "--user is required"},
+		"two targets":       {[]string{"sessions", "revoke", "--user", "a", "--group", "b", "--config", memory}, 2, "exactly one of"},
 	}
 	for name, tc := range tests {
 		code, out := extauthz(t, tc.args...)
@@ -256,7 +257,7 @@ func TestSessionsCommandErrors(t *testing.T) {
 		"revoke --user a --group b": "exactly one of --user, --group, --session",
 		"revoke":                    "exactly one of --user, --group, --session",
 		"revoke --session nothex":   "not a session handle",
-		"list":                      "sessions list needs --user",
+		"list":                      "sessions list: --user is required",
 	} {
 		code, out := extauthz(t, append(append([]string{"sessions"}, strings.Fields(args)...), "--config", file)...)
 		if code != 2 || !strings.Contains(out, want) {

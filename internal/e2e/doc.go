@@ -1,6 +1,6 @@
 // Package e2e holds tfgate's end-to-end tests: clients drive the Envoy
-// filter emulator (internal/envoytest), which calls the real ext_authz
+// filter emulator (internal/envoyemu), which calls the real ext_authz
 // gRPC server over loopback, which decides with the real Rego engine on
 // sessions in a real redis-server, in front of the TF Serving stand-in
-// (internal/tfservingtest). The package has no non-test code.
+// (internal/tfservingstandin). The package has no non-test code.
 package e2e

@@ -6,6 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tfgate/tfgate/internal/tfpb"
 )
 
 func post(t *testing.T, s *stack, path, token string) int {
@@ -36,9 +42,17 @@ func TestRedisOutageFailsClosed(t *testing.T) {
 	s.reached()
 	s.redis.Stop()
 	for range 5 {
-		if code := post(t, s, path, aliceToken); code != http.StatusForbidden {
-			t.Fatalf("during the outage: %d, want Envoy's status_on_error 403", code)
+		if code := post(t, s, path, aliceToken); code != http.StatusServiceUnavailable {
+			t.Fatalf("during the outage: %d, want envoy.yaml's status_on_error 503", code)
 		}
+	}
+	// gRPC clients get status_on_error 503 as UNAVAILABLE (trailers-only).
+	conn := dial(t, s.grpcAddr, aliceToken)
+	var resp []byte
+	err := conn.Invoke(t.Context(), tfpb.MethodPredict, tfpb.PredictRequest(tfpb.ModelSpec{Name: "half_plus_two", Version: tfpb.V(1)}, map[string][]float32{"x": {1}}),
+		&resp, grpc.ForceCodecV2(tfpb.Codec{}))
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("gRPC during the outage: %v, want UNAVAILABLE", err)
 	}
 	if n := len(s.reached()); n != 0 {
 		t.Fatalf("%d requests reached TF Serving during the outage", n)

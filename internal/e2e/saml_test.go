@@ -19,10 +19,9 @@ import (
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
 	"github.com/tfgate/tfgate/internal/pysaml2idp"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify"
 	"github.com/tfgate/tfgate/samlverify/sp"
@@ -41,7 +40,7 @@ const samlCookie = "tfgate"
 // IdPs are the development IdP (the default) and Debian's pysaml2
 // (?idp=pysaml2).
 type samlStack struct {
-	tfs   *tfservingtest.Server
+	tfs   *tfservingstandin.Server
 	base  string // the emulated Envoy REST listener, as browsers see it
 	dev   *devidp.IdP
 	py    *pysaml2idp.IdP
@@ -54,7 +53,7 @@ func startSAMLStack(t *testing.T) *samlStack {
 	if err := pysaml2idp.Available(); err != nil {
 		t.Fatal(err) // says: apt-get install -y python3-pysaml2 xmlsec1
 	}
-	s := &samlStack{tfs: tfservingtest.Start(t), logs: &lockedBuffer{}}
+	s := &samlStack{tfs: tfservingstandin.Start(t), logs: &lockedBuffer{}}
 	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +83,11 @@ func startSAMLStack(t *testing.T) *samlStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, restAddr := envoytest.Start(t, envoytest.Config{
-		Routes: []envoytest.Route{
-			{Prefix: "/saml/", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
-			{Prefix: "/token", Upstream: &url.URL{Scheme: "http", Host: httpLn.Addr().String()}, DisableAuthz: true},
-			{Prefix: "/", Upstream: s.tfs.RESTURL()},
-		},
-		Authz:   client,
-		Timeout: 5 * time.Second,
-	})
+	restAddr := startShippedEnvoy(t, "rest", map[string]*url.URL{
+		"tfserving_rest": s.tfs.RESTURL(),
+		"tfserving_grpc": s.tfs.GRPCURL(),
+		"extauthz_http":  {Scheme: "http", Host: httpLn.Addr().String()},
+	}, client)
 	s.base = "http://" + restAddr
 	s.dev = devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: s.base + sp.MetadataPath, ACSURLs: []string{s.base + sp.ACSPath}}}})
 	devMD, err := s.dev.Metadata()

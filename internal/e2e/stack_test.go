@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,9 +21,9 @@ import (
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/envoy"
-	"github.com/tfgate/tfgate/internal/envoytest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 	"github.com/tfgate/tfgate/rego"
 )
 
@@ -47,13 +50,14 @@ const (
 )
 
 type stack struct {
-	tfs      *tfservingtest.Server
+	tfs      *tfservingstandin.Server
 	redis    *redistest.Server
 	store    *session.Redis
 	restAddr string // the emulated Envoy REST listener
 	grpcAddr string // the emulated Envoy gRPC listener
 	auditLog *authz.DecisionLog
 	audit    *lockedBuffer
+	authz    authv3.AuthorizationClient // tfgate's Check service
 }
 
 // lockedBuffer is a bytes.Buffer safe for the decision log's flusher.
@@ -80,7 +84,7 @@ func (b *lockedBuffer) String() string {
 func startStack(tb testing.TB) *stack {
 	tb.Helper()
 	ctx := context.Background()
-	s := &stack{tfs: tfservingtest.Start(tb), redis: redistest.Start(tb)}
+	s := &stack{tfs: tfservingstandin.Start(tb), redis: redistest.Start(tb)}
 
 	store, err := session.NewRedis(s.redis.Client(), session.RedisConfig{Prefix: "tfgate:"})
 	if err != nil {
@@ -105,22 +109,67 @@ func startStack(tb testing.TB) *stack {
 		tb.Fatal(err)
 	}
 	client := serveGRPC(tb, envoy.NewGRPCServer(checkSrv, health.NewServer()))
+	s.authz = client
 
-	// envoy/envoy.yaml: REST without body buffering, gRPC with raw bytes,
-	// whole messages only, failure_mode_allow false. The Check timeout is
-	// longer than envoy.yaml's so a slow first dial under -race cannot fail.
-	_, s.restAddr = envoytest.Start(tb, envoytest.Config{
-		Routes:  []envoytest.Route{{Prefix: "/", Upstream: s.tfs.RESTURL()}},
-		Authz:   client,
-		Timeout: 5 * time.Second,
-	})
-	_, s.grpcAddr = envoytest.Start(tb, envoytest.Config{
-		Routes:          []envoytest.Route{{Prefix: "/", Upstream: s.tfs.GRPCURL(), HTTP2: true}},
-		Authz:           client,
-		Timeout:         5 * time.Second,
-		WithRequestBody: &envoytest.BufferSettings{MaxRequestBytes: 64 << 20, PackAsBytes: true},
-	})
+	// Both emulated listeners are configured from envoy/envoy.yaml itself.
+	// This stack has no tfgate HTTP listener; its /saml/ and /token routes
+	// lead to one that answers 404.
+	clusters := map[string]*url.URL{
+		"tfserving_rest": s.tfs.RESTURL(),
+		"tfserving_grpc": s.tfs.GRPCURL(),
+		"extauthz_http":  notFoundURL(tb),
+	}
+	s.restAddr = startShippedEnvoy(tb, "rest", clusters, client)
+	s.grpcAddr = startShippedEnvoy(tb, "grpc", clusters, client)
 	return s
+}
+
+// startShippedEnvoy starts the Envoy emulator as envoy/envoy.yaml's listener
+// called listener, with the route clusters at the given addresses and authz
+// as the ext_authz cluster, and returns its address. The one change: the
+// Check timeout is 5s instead of envoy.yaml's 0.5s/2s, so a slow first dial
+// under -race on a busy machine cannot turn into a spurious 503.
+func startShippedEnvoy(tb testing.TB, listener string, clusters map[string]*url.URL, authz authv3.AuthorizationClient) string {
+	tb.Helper()
+	return startEnvoy(tb, listener, clusters, authz, nil)
+}
+
+// envoyConfig is the emulator's configuration.
+type envoyConfig = envoyemu.Config
+
+// startShippedEnvoyEdited is startShippedEnvoy for s, with the config
+// changed by edit: for tests of a deployment that differs from envoy.yaml.
+func startShippedEnvoyEdited(tb testing.TB, listener string, s *stack, edit func(*envoyConfig)) string {
+	tb.Helper()
+	return startEnvoy(tb, listener, map[string]*url.URL{
+		"tfserving_rest": s.tfs.RESTURL(), "tfserving_grpc": s.tfs.GRPCURL(), "extauthz_http": notFoundURL(tb),
+	}, s.authz, edit)
+}
+
+func startEnvoy(tb testing.TB, listener string, clusters map[string]*url.URL, authz authv3.AuthorizationClient, edit func(*envoyConfig)) string {
+	tb.Helper()
+	bs, err := envoyemu.ParseBootstrap(envoy.BootstrapYAML)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := envoyemu.FromBootstrap(bs, listener, clusters)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Authz, cfg.Timeout = authz, 5*time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
+	_, addr := envoyemu.Start(tb, cfg)
+	return addr
+}
+
+// notFoundURL serves 404 on loopback, for clusters a stack does not run.
+func notFoundURL(tb testing.TB) *url.URL {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	tb.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return u
 }
 
 // policyDir writes the default policy with the e2e grants to a temp dir.
@@ -159,7 +208,7 @@ func serveGRPC(tb testing.TB, g *grpc.Server) authv3.AuthorizationClient {
 
 // reached reports how many requests reached the TF Serving stand-in since
 // the last reset, and resets.
-func (s *stack) reached() []tfservingtest.Record {
+func (s *stack) reached() []tfservingstandin.Record {
 	recs := s.tfs.Requests()
 	s.tfs.Reset()
 	return recs

@@ -26,9 +26,9 @@ import (
 	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/devidp"
-	"github.com/tfgate/tfgate/internal/envoytest"
+	"github.com/tfgate/tfgate/internal/envoyemu"
 	"github.com/tfgate/tfgate/internal/redistest"
-	"github.com/tfgate/tfgate/internal/tfservingtest"
+	"github.com/tfgate/tfgate/internal/tfservingstandin"
 	"github.com/tfgate/tfgate/kubejwt"
 	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify"
@@ -70,7 +70,7 @@ var workloadGroups = map[string][]string{"system:serviceaccount:batch:trainer": 
 // trainer, which exchanges a service-account token signed by a cluster
 // issuer whose discovery document and JWKS the test serves.
 type workloadStack struct {
-	tfs       *tfservingtest.Server
+	tfs       *tfservingstandin.Server
 	sidecar   string // Envoy with the scorer as mTLS peer
 	plain     string // Envoy without mTLS
 	issuerKey *rsa.PrivateKey
@@ -81,7 +81,7 @@ type workloadStack struct {
 
 func startWorkloadStack(t *testing.T) *workloadStack {
 	t.Helper()
-	s := &workloadStack{tfs: tfservingtest.Start(t), audit: &lockedBuffer{}, tokenLogs: &lockedBuffer{}}
+	s := &workloadStack{tfs: tfservingstandin.Start(t), audit: &lockedBuffer{}, tokenLogs: &lockedBuffer{}}
 	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +119,14 @@ func startWorkloadStack(t *testing.T) *workloadStack {
 		t.Fatal(err)
 	}
 	tfgateHTTP := &url.URL{Scheme: "http", Host: httpLn.Addr().String()}
-	_, s.sidecar = envoytest.Start(t, envoytest.Config{
-		Routes:          []envoytest.Route{{Prefix: "/", Upstream: s.tfs.RESTURL()}},
+	_, s.sidecar = envoyemu.Start(t, envoyemu.Config{
+		Routes:          []envoyemu.Route{{Prefix: "/", Upstream: s.tfs.RESTURL()}},
 		Authz:           client,
 		Timeout:         5 * time.Second,
 		SourcePrincipal: func(*http.Request) string { return scorerSPIFFE },
 	})
-	_, s.plain = envoytest.Start(t, envoytest.Config{
-		Routes: []envoytest.Route{
+	_, s.plain = envoyemu.Start(t, envoyemu.Config{
+		Routes: []envoyemu.Route{
 			{Prefix: "/token", Upstream: tfgateHTTP, DisableAuthz: true},
 			{Prefix: "/", Upstream: s.tfs.RESTURL()},
 		},
