@@ -10,7 +10,7 @@ FUZZTIME  ?= 200000x
 BENCHTIME ?= 3s
 BENCH_CONCURRENCY ?= 1,16,64
 
-.PHONY: all build run test deps lint unit nested policy-test bench gobench fuzz soak clean
+.PHONY: all build run test deps lint unit nested policy-test deploy-test manifests bench gobench fuzz soak clean
 
 all: build
 
@@ -26,8 +26,9 @@ build:
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/extauthz dev $(ARGS)
 
-## test: lint, every Go test (real redis-server, real OPA, real gRPC), and the Rego policy tests
-test: deps lint policy-test unit
+## test: lint, every Go test (real redis-server, real OPA, real gRPC), the Rego
+## policy tests, and the deployment files checked by rendering (deploy-test)
+test: deps lint policy-test unit deploy-test
 
 ## deps: the system packages the tests use (redis-server, pysaml2, chromium...): installed when
 ## run as root on Debian, otherwise named with the command to install them
@@ -54,6 +55,17 @@ nested:
 
 policy-test:
 	$(GO) run ./cmd/extauthz policy test
+
+## deploy-test: the Helm chart rendered for every example values file, the plain
+## manifests, Istio and Envoy Gateway objects, decoded strictly into their API
+## types and cross-checked (a nested module: Helm and the Kubernetes, Istio and
+## Envoy Gateway APIs stay out of the main module). No cluster is involved.
+deploy-test:
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
+
+## manifests: regenerate deploy/kubernetes/tfgate.yaml from the chart's defaults
+manifests:
+	cd deploy/validate && $(GO) run ./cmd/manifests ../helm/tfgate ../kubernetes/tfgate.yaml
 
 ## bench: the load generator (tfgate vs a no-op ext_authz server) and the Go benchmarks
 bench:

@@ -27,6 +27,10 @@ type Config struct {
 	Rand io.Reader
 	// Tracer, when set, traces the stages of each Check; default: none.
 	Tracer Tracer
+	// Peers, when set, identifies callers without a credential by the mesh
+	// peer identity Envoy reports (Request.SourcePrincipal). default: nil
+	// (off: such callers are anonymous).
+	Peers *PeerIdentity
 }
 
 // Authorizer runs the Check pipeline of design.md: parse the target, find
@@ -38,6 +42,7 @@ type Authorizer struct {
 	now        func() time.Time
 	rand       io.Reader
 	tracer     Tracer
+	peers      *PeerIdentity
 }
 
 // New returns an Authorizer, filling the defaults of cfg.
@@ -45,7 +50,12 @@ func New(cfg Config) (*Authorizer, error) {
 	if cfg.Sessions == nil || cfg.Policy == nil {
 		return nil, errors.New("authz: Config needs Sessions and Policy")
 	}
-	a := &Authorizer{sessions: cfg.Sessions, policy: cfg.Policy, cookieName: cfg.CookieName, now: cfg.Now, rand: cfg.Rand, tracer: cfg.Tracer}
+	if cfg.Peers != nil {
+		if err := cfg.Peers.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	a := &Authorizer{sessions: cfg.Sessions, policy: cfg.Policy, cookieName: cfg.CookieName, now: cfg.Now, rand: cfg.Rand, peers: cfg.Peers, tracer: cfg.Tracer}
 	if a.cookieName == "" {
 		a.cookieName = DefaultCookieName
 	}
@@ -88,10 +98,16 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) (*Decision, error) {
 	if err != nil {
 		return d.deny(DenyBadRequest, credentialReason(err)), nil
 	}
-	if cred.Kind != "" {
+	switch {
+	case cred.Kind != "":
 		if err := a.lookup(ctx, cred, d); err != nil {
 			return nil, err
 		}
+	case a.peers != nil && r.SourcePrincipal != "":
+		// Only a caller with no credential at all is identified by its
+		// mesh identity: a presented token that names no session stays
+		// anonymous rather than falling back to the workload.
+		d.Subject, _ = a.peers.Subject(r.SourcePrincipal)
 	}
 	if field := unforwardable(d.Subject); field != "" {
 		// Envoy (validate_mutations: true) answers an identity header with a
@@ -117,9 +133,13 @@ func (a *Authorizer) lookup(ctx context.Context, cred Credential, d *Decision) e
 		return nil
 	}
 	d.SessionHandle = SessionHandle(cred.Token)
+	auth := cred.Kind
+	if s.Auth != "" && cred.Kind == AuthBearer {
+		auth = s.Auth
+	}
 	d.Subject = &Subject{
 		ID: s.Subject, Email: s.Email, Groups: s.Groups, IdP: s.IdP,
-		Auth: cred.Kind, Scope: s.Scope, ExpiresAt: s.ExpiresAt,
+		Auth: auth, Scope: s.Scope, ExpiresAt: s.ExpiresAt,
 	}
 	return nil
 }

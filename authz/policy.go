@@ -22,7 +22,7 @@ type Subject struct {
 	Email     string    `json:"email"`
 	Groups    []string  `json:"groups"`
 	IdP       string    `json:"idp"`
-	Auth      string    `json:"auth"` // AuthCookie or AuthBearer
+	Auth      string    `json:"auth"` // AuthCookie, AuthBearer, AuthMTLS or AuthK8s
 	Scope     []string  `json:"scope,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

@@ -29,6 +29,11 @@ type Request struct {
 	GRPC bool
 	// SourceIP is the downstream peer address, for the decision log.
 	SourceIP string
+	// SourcePrincipal is the peer identity Envoy verified
+	// (attributes.source.principal: the URI SAN of an mTLS client
+	// certificate, a SPIFFE ID in a mesh); empty without mTLS. Never
+	// taken from a header.
+	SourcePrincipal string
 }
 
 // IsBrowserNavigation reports whether the request looks like a top-level

@@ -54,6 +54,11 @@ type Session struct {
 	// token endpoint's per-grant rotation rate cap.
 	RotationWindow time.Time `json:"rw,omitzero"`
 	Rotations      int       `json:"rn,omitempty"`
+	// Auth, when set, is how the identity was established when that was
+	// not a SAML sign-in: AuthK8s for a token exchanged for a Kubernetes
+	// service-account token. Policies then see it as subject.auth instead
+	// of the credential kind. Empty for SAML sessions and their tokens.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Credential kinds, as policies see them in input.subject.auth.

@@ -61,6 +61,7 @@ func NewRequest(req *authv3.CheckRequest) *authz.Request {
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		r.SourceIP = sa.GetAddress()
 	}
+	r.SourcePrincipal = attrs.GetSource().GetPrincipal()
 	return r
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	Pages       PagesConfig       `yaml:"pages"`
 	Tracing     TracingConfig     `yaml:"tracing"`
 	Debug       DebugConfig       `yaml:"debug"`
+	// WorkloadIdentity: programs in a cluster, by mTLS peer identity or
+	// service-account token exchange (workload.go).
+	WorkloadIdentity WorkloadIdentityConfig `yaml:"workload_identity"`
 }
 
 // PagesConfig configures the pages a person sees: the account page, the
@@ -334,6 +337,8 @@ func DefaultConfig() Config {
 		},
 		SAML:    defaultSAMLConfig(),
 		Tracing: TracingConfig{SampleRatio: -1},
+
+		WorkloadIdentity: defaultWorkloadIdentityConfig(),
 	}
 }
 
@@ -729,6 +734,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		bad("tracing.endpoint", "%q is not an http:// or https:// URL", e)
 	}
 	c.Debug.validate(bad)
+	c.WorkloadIdentity.validate(bad)
 }
 
 // telemetry converts the tracing section.

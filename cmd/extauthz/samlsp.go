@@ -82,8 +82,11 @@ const noTokens = "no identity provider is configured (saml.idps), so this server
 // says that single sign-on is not configured. Loading IdP metadata is the
 // only step that can fail at run time (a file or URL); the error names the
 // IdP.
-func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, pages spPages, log *slog.Logger, refreshes *idpState) (*samlSP, error) {
+func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store samlStore, pages spPages, exchange sp.TokenExchanger, log *slog.Logger, refreshes *idpState) (*samlSP, error) {
 	if !cfg.Enabled() {
+		if exchange != nil {
+			log.Warn("workload_identity.kubernetes is set but saml.idps is not: /token issues nothing, service-account tokens cannot be exchanged")
+		}
 		log.Info("saml: no IdP configured (saml.idps): /saml/login answers 503 and /token issues nothing until one is")
 		return &samlSP{handler: sp.Unconfigured(), token: sp.UnconfiguredToken(noTokens)}, nil
 	}
@@ -127,7 +130,8 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
 		MaxFormBytes: cfg.MaxFormBytes, IdPInitiated: idps.idpInitiated(cfg),
 		Contact: pages.contact, Grants: pages.grants,
-		OnEvent: refreshes.spEvent,
+		OnEvent:  refreshes.spEvent,
+		Exchange: exchange,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("saml: %w", err)

@@ -90,9 +90,13 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		return err
 	}
 	defer decisions.Close()
+	exchange, err := cfg.WorkloadIdentity.exchanger(log)
+	if err != nil {
+		return fmt.Errorf("workload_identity.kubernetes: %w", err)
+	}
 	idps := newIdPState(tracer)
 	saml, err := newSAMLSP(ctx, cfg.SAML, cfg.Sessions.CookieName, store.Backend,
-		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy.Evaluator)}, log, idps)
+		spPages{contact: cfg.Pages.Contact, grants: policyGrants(policy.Evaluator)}, exchange, log, idps)
 	if err != nil {
 		return err
 	}
@@ -103,7 +107,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 		metrics    = envoy.NewMetrics(registry)
 		authorizer = must(authz.New(authz.Config{
 			Sessions: store.Sessions, Policy: newTimedPolicy(policy, registry), CookieName: cfg.Sessions.CookieName,
-			Tracer: stageTracer(tracer),
+			Tracer: stageTracer(tracer), Peers: cfg.WorkloadIdentity.peers(),
 		}))
 		checkSrv = must(envoy.NewServer(envoy.Config{
 			Checker: authorizer, Log: log, Decisions: decisions.log, Shadow: policy.observer(), Metrics: metrics, Tracer: checkTracer(tracer),

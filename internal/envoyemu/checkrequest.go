@@ -87,6 +87,9 @@ func (p *Proxy) buildCheckRequest(in checkInput) *authv3.CheckRequest {
 			Http: httpReq,
 		},
 	}
+	if p.cfg.SourcePrincipal != nil {
+		attrs.Source.Principal = sanitizeUTF8(p.cfg.SourcePrincipal(in.r))
+	}
 	if len(in.route.ContextExtensions) > 0 {
 		attrs.ContextExtensions = make(map[string]string, len(in.route.ContextExtensions))
 		for k, v := range in.route.ContextExtensions {

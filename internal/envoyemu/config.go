@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -130,6 +131,13 @@ type Config struct {
 	// call carries the B3 context of its own span in its gRPC metadata
 	// (see Exchange.Trace). default: false (no tracer, no trace metadata).
 	ZipkinTracing bool
+	// SourcePrincipal, if set, gives the downstream peer's identity for
+	// attributes.source.principal, as Envoy takes it from a verified mTLS
+	// client certificate (its URI SAN: a SPIFFE ID in a mesh). The
+	// emulator serves plain HTTP, so a test says who the peer is; Envoy
+	// never takes it from a request header. default: nil (no principal,
+	// as on a connection without mTLS).
+	SourcePrincipal func(*http.Request) string
 	// ValidateMutations is ext_authz validate_mutations: an invalid header
 	// name or value in a mutation makes Envoy answer 500. default: false.
 	ValidateMutations bool

@@ -13,7 +13,9 @@
 #     4. anything that is not one of the six model APIs is refused;
 #     5. a target without a model is refused;
 #     6. a scoped token must have a scope entry covering the target;
-#     7. one of the caller's groups must grant the target.
+#     7. one of the caller's groups must grant the target, or a grant for
+#        the caller's own id does (data.tfgate.subject_grants: workloads,
+#        identified by mTLS or an exchanged service-account token).
 #
 #   Reasons are shown to the caller in a 403 and written to the decision
 #   log: they name the API, model and version, never credentials.
@@ -61,6 +63,8 @@ decision := deny("authentication required") if {
 	not scope_allows
 } else := {"allow": true, "reason": concat("", ["group ", granting_group, " grants ", input.target.api, " on model ", shown(input.target.model), " ", selector])} if {
 	granting_group
+} else := {"allow": true, "reason": sprintf("a grant for %s (%s) allows %s on model %s %s", [shown(input.subject.id), input.subject.auth, input.target.api, shown(input.target.model), selector])} if {
+	subject_granted
 } else := {"allow": false, "reason": concat("", ["group membership does not grant ", input.target.api, " on model ", shown(input.target.model), " ", selector])}
 
 # From the fourth check on, the API is one of model_apis and the model a
@@ -212,6 +216,29 @@ label_granted(labels, l) if l in labels
 latest_granted(versions) if "*" in versions
 
 latest_granted(versions) if "latest" in versions
+
+# --- subject grants ------------------------------------------------------
+
+# subject_granted: a grant listed under the caller's exact id grants the
+# target. Meant for workloads, whose ids are fixed names
+# ("spiffe://cluster.local/ns/batch/sa/scorer",
+# "system:serviceaccount:batch:scorer"); only workload subjects (auth mtls
+# or k8s) use them, so a SAML NameID that happens to look like one does not.
+subject_granted if {
+	input.subject.auth in {"mtls", "k8s"}
+	some grant in tfgate.model_grants(subject_grant_list(input.subject.id), input.target.model)
+	grant_applies(grant)
+}
+
+subject_grant_list(id) := grants if {
+	grants := data.tfgate.subject_grants[id]
+	is_array(grants)
+}
+
+subject_grant_list(id) := [grant] if {
+	grant := data.tfgate.subject_grants[id]
+	is_object(grant)
+}
 
 # --- admin ---------------------------------------------------------------
 

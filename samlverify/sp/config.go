@@ -163,6 +163,10 @@ type Config struct {
 	// be rotated; more is refused with slow_down (HTTP 429), using nothing
 	// up. default: DefaultMaxRotationsPerMinute.
 	MaxRotationsPerMinute int
+	// Exchange verifies the subject tokens of RFC 8693 token exchange
+	// (Kubernetes service-account tokens); nil refuses that grant.
+	// default: nil.
+	Exchange TokenExchanger
 	// MaxFormBytes caps the ACS and token request bodies. default: 1 MiB.
 	MaxFormBytes int64
 	// IdPInitiated says whether the IdP with entityID may sign users in

@@ -20,6 +20,7 @@ import (
 //	POST /token          grant_type=authorization_code  (a code from /saml/cli/authorize, PKCE S256)
 //	                     grant_type=refresh_token       (rotated on every use)
 //	                     grant_type=urn:ietf:params:oauth:grant-type:saml2-bearer (RFC 7522)
+//	                     grant_type=urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693; token_exchange.go)
 //	POST /token/revoke   token=... [token_type_hint=...]
 //
 // Requests are application/x-www-form-urlencoded bodies; answers are JSON
@@ -184,6 +185,16 @@ func (t *tokenEndpoint) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		grant, err = form.get("grant_type", true)
 	}
+	if err == nil && grant == GrantTokenExchange {
+		// RFC 8693 answers with its own shape.
+		resp, err := t.tokenExchange(r.Context(), form)
+		if err != nil {
+			t.fail(w, r, grantName(grant), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	var resp tokenResponse
 	if err == nil {
 		switch grant {
@@ -195,7 +206,7 @@ func (t *tokenEndpoint) handleToken(w http.ResponseWriter, r *http.Request) {
 			resp, err = t.samlBearer(r.Context(), form)
 		default:
 			err = oauthErr(errUnsupportedGrantType, "grant_type must be "+GrantAuthorizationCode+", "+
-				GrantRefreshToken+" or "+GrantSAML2Bearer)
+				GrantRefreshToken+", "+GrantSAML2Bearer+" or "+GrantTokenExchange)
 		}
 	}
 	if err != nil {
@@ -209,7 +220,7 @@ func (t *tokenEndpoint) handleToken(w http.ResponseWriter, r *http.Request) {
 // grantName is a grant type fit for the log: a known one, or "other".
 func grantName(g string) string {
 	switch g {
-	case GrantAuthorizationCode, GrantRefreshToken, GrantSAML2Bearer, "":
+	case GrantAuthorizationCode, GrantRefreshToken, GrantSAML2Bearer, GrantTokenExchange, "":
 		return g
 	}
 	return "other"
