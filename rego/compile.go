@@ -18,7 +18,7 @@ type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
 	// data is the policy's data document, read-only.
-	data map[string]any
+	data     map[string]any
 	grants   *grantsIndex
 	subjects *subjectCache
 	// cache is nil when disabled or when the policy is not deterministic.
