@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -220,12 +221,13 @@ func newFromFiles(ctx context.Context, cfg Config, name string, files *policyFil
 		return nil, err
 	}
 	cfg.Dir = ""
-	e := &Evaluator{cfg: cfg, src: source{fsys: noFiles{name}, prefix: name}}
+	e := &Evaluator{cfg: cfg, src: source{fsys: noFiles{name}, prefix: name}, now: time.Now}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.install(ctx, files); err != nil {
 		return nil, err
 	}
+	e.state.loaded(e.now(), true, files.revision, nil)
 	return e, nil
 }
 

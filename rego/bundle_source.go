@@ -190,8 +190,11 @@ func (s *BundleSource) install(files *policyFiles) error {
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
 	// A background context: shutting down must not look like a broken
-	// bundle.
-	return s.e.install(context.Background(), files)
+	// bundle. The outcome shows in the Evaluator's Status (/statusz,
+	// tfgate_policy_last_reload_ok) as a directory reload's does.
+	err := s.e.install(context.Background(), files)
+	s.e.state.loaded(s.e.now(), false, files.revision, err)
+	return err
 }
 
 func newFetcher(cfg BundleConfig) (fetcher, error) {

@@ -96,11 +96,20 @@ func TestGRPC(t *testing.T) {
 			token: aliceToken, method: tfpb.MethodReloadConfig, req: []byte{},
 			wantCode: codes.PermissionDenied,
 		},
-		"compressed frame is refused": {
+		// TF Serving decompresses grpc-encoding: gzip, so tfgate reads the
+		// ModelSpec inside it rather than refusing the client.
+		"gzip-compressed frame is decided on its ModelSpec": {
 			token: aliceToken, method: tfpb.MethodPredict,
+			req:         tfpb.PredictRequest(tfpb.ModelSpec{Name: "half_plus_two", Version: tfpb.V(1)}, x),
+			opts:        []grpc.CallOption{grpc.UseCompressor(gzip.Name)},
+			wantCode:    codes.OK,
+			wantReached: true,
+		},
+		"gzip-compressed frame for a model the group may not use": {
+			token: bobToken, method: tfpb.MethodPredict,
 			req:      tfpb.PredictRequest(tfpb.ModelSpec{Name: "half_plus_two", Version: tfpb.V(1)}, x),
 			opts:     []grpc.CallOption{grpc.UseCompressor(gzip.Name)},
-			wantCode: codes.InvalidArgument,
+			wantCode: codes.PermissionDenied,
 		},
 		"anonymous": {
 			method:   tfpb.MethodPredict,

@@ -322,7 +322,7 @@ func TestServiceAccountTokenExchange(t *testing.T) {
 		t.Fatalf("trainer predict: %d %s", status, body)
 	}
 	recs := s.tfs.Requests()
-	if len(recs) != 1 || recs[0].Header.Get("X-Tfgate-User") != trainerSA || recs[0].Header.Get("X-Tfgate-Groups") != "batch-ml" ||
+	if len(recs) != 1 || recs[0].Header.Get("X-Tfgate-User") != trainerSA || recs[0].Header.Get("X-Tfgate-Groups") != `"batch-ml"` ||
 		recs[0].Header.Get("Authorization") != "" {
 		t.Fatalf("upstream saw %+v", recs)
 	}
