@@ -242,11 +242,16 @@ saml:
 	}
 	s.checks = authv3.NewAuthorizationClient(s.conn)
 	users := devidp.DefaultUsers()
+	// The allowed Checks use one of alice's grants and the rotations
+	// another: a rotation discards the access token of two rotations
+	// back, so the checkers must not hold the rotated grant's token.
 	alice, err := s.grant(ctx, users[0])
 	if err == nil {
-		var dave tokenResponse
-		dave, err = s.grant(ctx, users[3])
-		s.allow, s.refresh, s.deny = alice.AccessToken, alice.RefreshToken, dave.AccessToken
+		var dave, rotated tokenResponse
+		if dave, err = s.grant(ctx, users[3]); err == nil {
+			rotated, err = s.grant(ctx, users[0])
+		}
+		s.allow, s.refresh, s.deny = alice.AccessToken, rotated.RefreshToken, dave.AccessToken
 	}
 	if err != nil {
 		s.stop()
@@ -287,6 +292,20 @@ func (s *stack) postToken(ctx context.Context, form url.Values) (tokenResponse, 
 	var tr tokenResponse
 	err = json.NewDecoder(resp.Body).Decode(&tr)
 	return tr, resp.StatusCode, err
+}
+
+// postRevoke revokes a refresh token (RFC 7009), which ends its grant.
+func (s *stack) postRevoke(ctx context.Context, token string) (int, string, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"refresh_token"}}
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/token/revoke", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b), nil
 }
 
 // grant signs user in with an RFC 7522 assertion.
@@ -374,11 +393,15 @@ func (s *stack) traffic(ctx context.Context, wg *sync.WaitGroup, c *counters) {
 			}
 		}
 	})
-	wg.Go(func() { // a new sign-in (token grant) every 100ms, alternating users
+	wg.Go(func() { // a new sign-in (token grant) every 100ms, alternating users, each signed out again
+		// A sign-in's sessions rightly live until they expire (hours), so
+		// grants left alone would grow Redis by design; a CLI that signs out
+		// revokes them, which is what a flat key count can be asked of.
 		users := devidp.DefaultUsers()
 		for i := 0; ctx.Err() == nil; i++ {
-			if _, err := s.grant(ctx, users[i%len(users)]); err == nil {
+			if tr, err := s.grant(ctx, users[i%len(users)]); err == nil {
 				c.grants.Add(1)
+				_, _, _ = s.postRevoke(ctx, tr.RefreshToken)
 			}
 			sleep(ctx, 100*time.Millisecond)
 		}
