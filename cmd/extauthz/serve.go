@@ -34,14 +34,20 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	defer stop()
 	grpcLn, err := net.Listen("tcp", cfg.Listen.GRPC)
 	if err != nil {
-		return fmt.Errorf("listening for gRPC: %w", err)
+		return bindError("gRPC", "listen.grpc", err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
 	if err != nil {
 		grpcLn.Close()
-		return fmt.Errorf("listening for HTTP: %w", err)
+		return bindError("HTTP", "listen.http", err)
 	}
 	return serveOn(ctx, cfg, grpcLn, httpLn, stdout, stderr)
+}
+
+// bindError names the config field that sets the address, as dev's bind
+// error names its flag, so a port already in use says what to change.
+func bindError(what, field string, err error) error {
+	return fmt.Errorf("listening for %s: %w (choose another address with the config field %s, e.g. \"127.0.0.1:0\" for any free port)", what, err, field)
 }
 
 // serveOn is serve on listeners that are already bound (extauthz dev binds

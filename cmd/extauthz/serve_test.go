@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -131,4 +132,32 @@ func startServe(t *testing.T, config string) (grpcAddr, httpAddr string, stop fu
 		t.Fatalf("no start line in the log:\n%s", strings.Join(seen, "\n"))
 	}
 	return started.GRPC, started.HTTP, stop
+}
+
+// TestServeBindErrorNamesField holds each listen address with another
+// socket and checks serve's error names the config field to change, as
+// dev's names its flag.
+func TestServeBindErrorNamesField(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for _, field := range []string{"grpc", "http"} {
+		t.Run(field, func(t *testing.T) {
+			addrs := map[string]string{"grpc": "127.0.0.1:0", "http": "127.0.0.1:0"}
+			addrs[field] = held.Addr().String()
+			cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+			cfg := "listen:\n  grpc: " + addrs["grpc"] + "\n  http: " + addrs["http"] + "\ndecision_log:\n  path: off\n"
+			if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut strings.Builder
+			code := run(t.Context(), []string{"serve", "--config", cfgFile}, &out, &errOut)
+			want := "address already in use (choose another address with the config field listen." + field
+			if code != 1 || !strings.Contains(errOut.String(), want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant %q", code, errOut.String(), want)
+			}
+		})
+	}
 }
