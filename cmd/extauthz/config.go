@@ -669,8 +669,8 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	}
 	c.Listen.Limits.validate(bad, c.Listen.MaxRequestBytes)
 	c.Listen.TLS.validate(bad)
-	oneOf(bad, "log.level", c.Log.Level, "debug", "info", "warn", "error")
-	oneOf(bad, "log.format", c.Log.Format, "json", "text")
+	oneOf(bad, "log.level", "log.level", c.Log.Level)
+	oneOf(bad, "log.format", "log.format", c.Log.Format)
 	switch p := c.DecisionLog.Path; p {
 	case "":
 		bad("decision_log.path", `must be "-" (stdout), "off", or a file path`)
@@ -682,7 +682,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 			bad("decision_log.path", "the directory %q does not exist", filepath.Dir(p))
 		}
 	}
-	oneOf(bad, "sessions.store", c.Sessions.Store, "memory", "redis")
+	oneOf(bad, "sessions.store", "sessions.store", c.Sessions.Store)
 	if c.Sessions.CookieName == "" || strings.ContainsAny(c.Sessions.CookieName, " ;=,\t\"") {
 		bad("sessions.cookie_name", "%q is not a valid cookie name", c.Sessions.CookieName)
 	}
@@ -711,6 +711,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		if (k.Key == "") == (k.KeyFile == "") {
 			bad("policy.bundle.verification.keys."+id, "set exactly one of key and key_file")
 		}
+		oneOf(bad, "policy.bundle.verification.keys.*.algorithm", "policy.bundle.verification.keys."+id+".algorithm", k.Algorithm)
 	}
 	if c.Policy.Shadow.QueueSize < 0 {
 		bad("policy.shadow.queue_size", "must not be negative")
@@ -724,9 +725,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 		}
 	}
 	c.SAML.validate(bad, c.Sessions.CookieName)
-	if p := c.Tracing.Protocol; p != "" {
-		oneOf(bad, "tracing.protocol", p, telemetry.ProtocolGRPC, telemetry.ProtocolHTTP)
-	}
+	oneOf(bad, "tracing.protocol", "tracing.protocol", c.Tracing.Protocol)
 	if r := c.Tracing.SampleRatio; r != -1 && (r < 0 || r > 1) {
 		bad("tracing.sample_ratio", "%v is not between 0 and 1", r)
 	}
@@ -747,11 +746,35 @@ func (t TracingConfig) telemetry() telemetry.Config {
 	return c
 }
 
-func oneOf(bad func(string, string, ...any), path, v string, allowed ...string) {
+// configEnums are the values each enum-like config field accepts, by
+// field path ("*" for any map key; "" is listed where empty means the
+// default). validate checks them with oneOf and the JSON Schema lists them
+// as "enum", so the two cannot disagree (TestConfigEnums).
+var configEnums = map[string][]string{
+	"log.level":           {"debug", "info", "warn", "error"},
+	"log.format":          {"json", "text"},
+	"sessions.store":      {"memory", "redis"},
+	"sessions.redis.mode": {"standalone", "cluster", "sentinel"},
+	"tracing.protocol":    {"", telemetry.ProtocolGRPC, telemetry.ProtocolHTTP},
+	"policy.bundle.verification.keys.*.algorithm": {"", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"},
+}
+
+// oneOf checks v against configEnums[field]; path is where v is (field
+// with a map key in place of "*").
+func oneOf(bad func(string, string, ...any), field, path, v string) {
+	allowed, ok := configEnums[field]
+	if !ok {
+		panic("oneOf: no configEnums entry for " + field)
+	}
+	names := make([]string, 0, len(allowed))
 	for _, a := range allowed {
 		if v == a {
 			return
 		}
+		if a == "" {
+			a = `"" (the default)`
+		}
+		names = append(names, a)
 	}
-	bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	bad(path, "%q is not one of %s", v, strings.Join(names, ", "))
 }

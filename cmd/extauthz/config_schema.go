@@ -9,10 +9,11 @@ import (
 // configSchema is the JSON Schema (2020-12) of the config file, made from
 // the Config types themselves: every yaml field, its type, its default
 // (from DefaultConfig) and its description (docs, by "Type.Field", read
-// from the Go comments by the test that writes extauthz.schema.json). A
-// new field needs nothing here.
+// from the Go comments by the test that writes extauthz.schema.json) and,
+// for enum-like fields, the values of configEnums. A new field needs
+// nothing here.
 func configSchema(docs map[string]string) map[string]any {
-	s := schemaOf(reflect.TypeFor[Config](), reflect.ValueOf(DefaultConfig()), docs)
+	s := schemaOf(reflect.TypeFor[Config](), reflect.ValueOf(DefaultConfig()), docs, "")
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://github.com/tfgate/tfgate/extauthz.schema.json"
 	s["title"] = "extauthz (tfgate) configuration"
@@ -24,7 +25,9 @@ func configSchema(docs map[string]string) map[string]any {
 // durationPattern is what time.ParseDuration accepts, and 0.
 const durationPattern = `^(0|[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+)$`
 
-func schemaOf(t reflect.Type, def reflect.Value, docs map[string]string) map[string]any {
+// schemaOf is the schema of a value of type t at path (the configEnums
+// key: "a.b", "*" for a map key, "[]" for a list element).
+func schemaOf(t reflect.Type, def reflect.Value, docs map[string]string, path string) map[string]any {
 	s := map[string]any{}
 	switch {
 	case t == reflect.TypeFor[time.Duration]():
@@ -48,7 +51,7 @@ func schemaOf(t reflect.Type, def reflect.Value, docs map[string]string) map[str
 			if def.IsValid() {
 				fdef = def.Field(i)
 			}
-			p := schemaOf(f.Type, fdef, docs)
+			p := schemaOf(f.Type, fdef, docs, joinPath(path, name))
 			if d := docs[t.Name()+"."+f.Name]; d != "" {
 				p["description"] = d
 			} else if d := docs[f.Type.Name()]; d != "" {
@@ -60,13 +63,16 @@ func schemaOf(t reflect.Type, def reflect.Value, docs map[string]string) map[str
 		return s
 	case t.Kind() == reflect.Slice:
 		s["type"] = "array"
-		s["items"] = schemaOf(t.Elem(), reflect.Value{}, docs)
+		s["items"] = schemaOf(t.Elem(), reflect.Value{}, docs, path+"[]")
 		if def.IsValid() && def.Len() > 0 {
 			s["default"] = def.Interface()
 		}
 		return s
 	case t.Kind() == reflect.String:
 		s["type"] = "string"
+		if e, ok := configEnums[path]; ok {
+			s["enum"] = e
+		}
 	case t.Kind() == reflect.Bool:
 		s["type"] = "boolean"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
@@ -75,7 +81,7 @@ func schemaOf(t reflect.Type, def reflect.Value, docs map[string]string) map[str
 		s["type"] = "number"
 	case t.Kind() == reflect.Map:
 		s["type"] = "object"
-		s["additionalProperties"] = schemaOf(t.Elem(), reflect.Value{}, docs)
+		s["additionalProperties"] = schemaOf(t.Elem(), reflect.Value{}, docs, joinPath(path, "*"))
 		return s
 	}
 	if def.IsValid() && !def.IsZero() {
@@ -97,4 +103,11 @@ func durationString(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }

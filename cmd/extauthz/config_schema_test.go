@@ -204,3 +204,77 @@ func TestConfigSchemaValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigEnums checks that validate and the schema agree on every
+// enum-like field: the schema lists exactly configEnums' values at that
+// path, validate accepts each of them there and refuses anything else.
+func TestConfigEnums(t *testing.T) {
+	schema := configSchema(nil)
+	for field, values := range configEnums {
+		t.Run(field, func(t *testing.T) {
+			node := schema
+			for _, part := range strings.Split(field, ".") {
+				var next any
+				if part == "*" {
+					next = node["additionalProperties"]
+				} else if props, ok := node["properties"].(map[string]any); ok {
+					next = props[part]
+				}
+				n, ok := next.(map[string]any)
+				if !ok {
+					t.Fatalf("the schema has no field %s (at %q)", field, part)
+				}
+				node = n
+			}
+			if got := fmt.Sprint(node["enum"]); got != fmt.Sprint(values) {
+				t.Errorf("schema enum %s, configEnums %v", got, values)
+			}
+			path := strings.ReplaceAll(field, "*", "k")
+			problemsAt := func(v string) []string {
+				doc := map[string]any{}
+				if strings.HasPrefix(field, "sessions.redis.") {
+					setPath(doc, "sessions.store", "redis") // validated only then
+				}
+				setPath(doc, path, v)
+				data, err := yaml.Marshal(doc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = ParseConfig("c.yaml", data, func(string) (string, bool) { return "", false })
+				var msgs []string
+				if cerr, ok := err.(*ConfigError); ok {
+					for _, p := range cerr.Problems {
+						if p.Path == path {
+							msgs = append(msgs, p.Msg)
+						}
+					}
+				}
+				return msgs
+			}
+			for _, v := range values {
+				if msgs := problemsAt(v); len(msgs) > 0 {
+					t.Errorf("validate refuses %q: %v", v, msgs)
+				}
+			}
+			for _, v := range []string{"not-a-value", strings.ToUpper(values[len(values)-1]) + "x"} {
+				if msgs := problemsAt(v); len(msgs) != 1 || !strings.Contains(msgs[0], "is not one of") {
+					t.Errorf("validate of %q at %s: %v, want one \"is not one of\"", v, path, msgs)
+				}
+			}
+		})
+	}
+}
+
+// setPath sets doc's field at a dotted path, making the maps on the way.
+func setPath(doc map[string]any, path string, v any) {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := doc[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			doc[p] = next
+		}
+		doc = next
+	}
+	doc[parts[len(parts)-1]] = v
+}

@@ -53,7 +53,7 @@ func (c *SessionsConfig) validate(bad badFunc) {
 }
 
 func (r *RedisConfig) validate(bad badFunc) {
-	oneOf(bad, "sessions.redis.mode", r.Mode, "standalone", "cluster", "sentinel")
+	oneOf(bad, "sessions.redis.mode", "sessions.redis.mode", r.Mode)
 	addrs, err := r.resolve()
 	if err != nil {
 		bad("sessions.redis.url", "%v", err)
