@@ -63,8 +63,11 @@ policy-test:
 deploy-test:
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
-## manifests: regenerate deploy/kubernetes/tfgate.yaml from the chart's defaults
+## manifests: copy the alert rules and the dashboard (deploy/observability, the single
+## source) into the chart's files/, and regenerate deploy/kubernetes/tfgate.yaml from the
+## chart's defaults
 manifests:
+	cp deploy/observability/alerts.yaml deploy/observability/grafana-dashboard.json deploy/helm/tfgate/files/
 	cd deploy/validate && $(GO) run ./cmd/manifests ../helm/tfgate ../kubernetes/tfgate.yaml
 
 ## bench: the load generator (tfgate vs a no-op ext_authz server) and the Go benchmarks

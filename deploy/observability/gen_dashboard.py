@@ -40,6 +40,9 @@ panel("Checks in flight", [('sum(tfgate_checks_in_flight{job=~"$job"})', "in fli
 panel("Decision-log lines skipped (browser noise)", [('sum(rate(tfgate_decision_log_skipped_total{job=~"$job"}[$__rate_interval]))', "skipped")], "reqps")
 panel("Build", [('tfgate_build_info{job=~"$job"}', "{{instance}} {{version}}")], kind="table")
 next_row()
+panel("Checks shed (overload) by reason", [('sum by (reason) (rate(tfgate_checks_shed_total{job=~"$job"}[$__rate_interval]))', "{{reason}}")], "reqps",
+      desc="RESOURCE_EXHAUSTED before deciding (listen.limits): Envoy denies these. Alert: TfgateChecksShed.")
+next_row()
 row("Sessions and Redis")
 panel("Session cache hit ratio", [('sum(rate(tfgate_session_cache_lookups_total{job=~"$job",result="hit"}[$__rate_interval])) / sum(rate(tfgate_session_cache_lookups_total{job=~"$job"}[$__rate_interval]))', "hit ratio")], "percentunit")
 panel("Redis session lookup latency (p99)", [('histogram_quantile(0.99, sum by (le) (rate(tfgate_session_lookup_duration_seconds_bucket{job=~"$job",store="redis"}[$__rate_interval])))', "p99")], "s")

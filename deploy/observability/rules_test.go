@@ -12,11 +12,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -112,11 +115,20 @@ func TestExpressionsUseExportedMetrics(t *testing.T) {
 		t.Fatalf("only %d expressions found", len(exprs))
 	}
 	exported := scrapeRunningTfgate(t)
+	used := map[string]bool{}
 	for _, e := range exprs {
 		for _, name := range metricNames(t, e) {
+			used[strings.TrimSuffix(name, "_bucket")] = true
 			if !exported[name] {
 				t.Errorf("%s uses %s, which a running tfgate does not export", e.where, name)
 			}
+		}
+	}
+	// The other way round: every metric tfgate's code defines is on the
+	// dashboard or in an alert, or is named here with the reason it is not.
+	for _, name := range definedMetrics(t) {
+		if !used[name] && notShown[name] == "" {
+			t.Errorf("%s is defined in tfgate's code but neither the dashboard nor an alert uses it (add a panel, or say why in notShown)", name)
 		}
 	}
 	// The alerts the operators were promised.
@@ -125,11 +137,64 @@ func TestExpressionsUseExportedMetrics(t *testing.T) {
 		alerts = append(alerts, e.where)
 	}
 	for _, want := range []string{"TfgateCheckErrors", "TfgateCheckLatencyHigh", "TfgateRedisErrors", "TfgatePolicyReloadFailed",
-		"TfgateIdPCertificateExpiring", "TfgateSessionInvalidationDown"} {
+		"TfgateIdPCertificateExpiring", "TfgateSessionInvalidationDown", "TfgateChecksShed"} {
 		if !slices.Contains(alerts, "alert "+want) {
 			t.Errorf("no alert %s", want)
 		}
 	}
+}
+
+// notShown are metrics tfgate defines that the dashboard and the alerts
+// leave out on purpose, and why.
+var notShown = map[string]string{
+	"tfgate_start_time_seconds":                           "process metadata; uptime is on /statusz",
+	"tfgate_policy_last_reload_success_timestamp_seconds": "the same fact as tfgate_policy_seconds_since_last_reload_success, which is shown",
+	// Exported only when policy bundles or a shadow policy are configured,
+	// which the scraped tfgate is not (a panel on them could not be
+	// checked against a running tfgate here).
+	"tfgate_policy_bundle_failures_total":                 "bundles only",
+	"tfgate_policy_bundle_installs_total":                 "bundles only",
+	"tfgate_policy_bundle_last_success_timestamp_seconds": "bundles only",
+	"tfgate_policy_shadow_disagreements_total":            "shadow policy only",
+	"tfgate_policy_shadow_dropped_total":                  "shadow policy only",
+	"tfgate_policy_shadow_errors_total":                   "shadow policy only",
+	"tfgate_policy_shadow_evaluated_total":                "shadow policy only",
+}
+
+// metricNameInCode is a metric name as tfgate's code spells it.
+// (the name passed as Name: or to prometheus.NewDesc).
+var metricNameInCode = regexp.MustCompile(`(?:Name:\s*|NewDesc\(\s*)"(tfgate_[a-z0-9_]+)"`)
+
+// definedMetrics are the metric names in tfgate's non-test Go code.
+func definedMetrics(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "../.." && (strings.HasPrefix(d.Name(), ".") || path == "../../deploy") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range metricNameInCode.FindAllSubmatch(src, -1) {
+			seen[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 25 {
+		t.Fatalf("found only %d metric definitions in the code: %v", len(seen), seen)
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // scrapeRunningTfgate builds and starts extauthz serve with Redis sessions

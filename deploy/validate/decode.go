@@ -34,6 +34,7 @@ var types = map[string]func() any{
 	"policy/v1/PodDisruptionBudget":                 func() any { return &policyv1.PodDisruptionBudget{} },
 	"networking.k8s.io/v1/NetworkPolicy":            func() any { return &networkingv1.NetworkPolicy{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":       func() any { return &monitoringv1.ServiceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule":       func() any { return &monitoringv1.PrometheusRule{} },
 	"security.istio.io/v1/AuthorizationPolicy":      func() any { return &istiosecurity.AuthorizationPolicy{} },
 	"security.istio.io/v1/PeerAuthentication":       func() any { return &istiosecurity.PeerAuthentication{} },
 	"networking.istio.io/v1/Gateway":                func() any { return &istionetworking.Gateway{} },
