@@ -79,7 +79,10 @@
 // Deleting or revoking a session publishes its hash after the delete;
 // every replica's Cached drops it at once. Cached trusts nothing it did not
 // hear invalidations for: it caches only while subscribed, clears itself on
-// every (re)subscription, and keeps an entry no longer than its TTL.
+// every (re)subscription, and keeps an entry no longer than its TTL. Each
+// message carries its publish time ("t=" Unix microseconds, last), from
+// which Redis.ObserveInvalidationLag reports the lag; messages without
+// it, from older replicas, invalidate just the same.
 //
 // # Errors
 //

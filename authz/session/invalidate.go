@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 // space-separated. Every replica's Cached subscribes and drops what is
 // listed. A message is only ever a reason to forget, never to trust, so a
 // forged one can cost a cache miss and nothing more.
+//
+// A message ends with the publish time, "t=" and Unix microseconds, from
+// which the subscriber measures the invalidation lag. Older replicas
+// published no time, and their messages invalidate just the same; an
+// older subscriber takes the field for a hash that matches no session.
 
 // maxHashesPerMessage bounds one invalidation message (about 6.5 KB).
 const maxHashesPerMessage = 100
@@ -44,7 +50,8 @@ type InvalidationWatcher interface {
 func (r *Redis) publish(ctx context.Context, hashes ...string) error {
 	for len(hashes) > 0 {
 		n := min(len(hashes), maxHashesPerMessage)
-		if err := r.client.Publish(ctx, channel(r.prefix), strings.Join(hashes[:n], " ")).Err(); err != nil {
+		msg := strings.Join(hashes[:n], " ") + " " + publishTimePrefix + strconv.FormatInt(time.Now().UnixMicro(), 10)
+		if err := r.client.Publish(ctx, channel(r.prefix), msg).Err(); err != nil {
 			r.noteError(ctx, err)
 			return err
 		}
@@ -99,10 +106,46 @@ func (r *Redis) watchOnce(ctx context.Context, w InvalidationWatcher) (confirmed
 				w.Subscribed()
 			}
 		case *redis.Message:
-			w.Invalidate(strings.Fields(m.Payload))
+			hashes, published, ok := parseInvalidation(m.Payload)
+			w.Invalidate(hashes)
+			if f := r.lag.Load(); f != nil && ok {
+				(*f)(max(0, time.Since(published)))
+			}
 		}
 	}
 	return confirmed
+}
+
+// publishTimePrefix marks the publish time field of a message.
+const publishTimePrefix = "t="
+
+// parseInvalidation splits an invalidation message into its hashes and,
+// when it carries one (ok), its publish time. The payload is whatever
+// anyone with PUBLISH rights sent: it never panics, and a malformed time
+// is ignored rather than taken for a hash.
+func parseInvalidation(payload string) (hashes []string, published time.Time, ok bool) {
+	hashes = strings.Fields(payload)
+	if n := len(hashes); n > 0 {
+		if us, found := strings.CutPrefix(hashes[n-1], publishTimePrefix); found {
+			hashes = hashes[:n-1]
+			if v, err := strconv.ParseInt(us, 10, 64); err == nil && v > 0 {
+				return hashes, time.UnixMicro(v), true
+			}
+		}
+	}
+	return hashes, time.Time{}, false
+}
+
+// ObserveInvalidationLag makes the subscription report, for each message
+// that carries its publish time, how long it took from publishing to
+// arriving here (clock skew between replicas included; never negative).
+// nil stops the reports.
+func (r *Redis) ObserveInvalidationLag(f func(time.Duration)) {
+	if f == nil {
+		r.lag.Store(nil)
+		return
+	}
+	r.lag.Store(&f)
 }
 
 func isTimeout(err error) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -79,6 +80,8 @@ type Redis struct {
 	// watchInterval is the subscription's health-check period; tests
 	// shorten it.
 	watchInterval time.Duration
+	// lag hears invalidation lags (ObserveInvalidationLag).
+	lag atomic.Pointer[func(time.Duration)]
 }
 
 // Interface guards.

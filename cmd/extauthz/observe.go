@@ -122,6 +122,15 @@ func (o *observability) register(reg prometheus.Registerer, saml *samlSP) {
 		sessionCollector{o.store},
 		idpCollector{saml, time.Now},
 	)
+	if o.store.redis != nil {
+		lag := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tfgate_session_invalidation_lag_seconds",
+			Help:    "Time from a replica publishing a session invalidation to this one hearing it (includes clock skew between replicas).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		})
+		reg.MustRegister(lag)
+		o.store.redis.ObserveInvalidationLag(func(d time.Duration) { lag.Observe(d.Seconds()) })
+	}
 }
 
 // gauge and counter build one sample for a Collect.
@@ -284,36 +293,56 @@ func (t *timedPolicy) Evaluate(ctx context.Context, in *authz.Input) (authz.Verd
 	return v, err
 }
 
-// timedSessions measures lookups in Redis (behind the local cache) for
-// tfgate_session_lookup_duration_seconds and counts Redis errors by kind.
+// timedSessions measures lookups in the session store itself (Redis behind
+// the local cache, or the memory store) for
+// tfgate_session_lookup_duration_seconds{source="store"}, and counts Redis
+// errors by kind.
 type timedSessions struct {
 	authz.SessionStore
 	latency prometheus.Observer
+	errs    *prometheus.CounterVec // nil for the memory store
+}
+
+// lookupMetrics are tfgate_session_lookup_duration_seconds and
+// tfgate_session_redis_errors_total. Their labels are bounded: store
+// (memory, redis) and source (cache, store); error kinds.
+type lookupMetrics struct {
+	latency *prometheus.HistogramVec
 	errs    *prometheus.CounterVec
 }
 
-func newTimedSessions(s authz.SessionStore, store string, reg prometheus.Registerer) *timedSessions {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "tfgate_session_lookup_duration_seconds",
-		Help:    "Time to look a session up in the session store behind the local cache, by store.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
-	}, []string{"store"})
-	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tfgate_session_redis_errors_total",
-		Help: "Failed Redis session lookups by kind (timeout, connection, other); each failed a Check closed.",
-	}, []string{"kind"})
-	for _, k := range []string{"timeout", "connection", "other"} {
-		errs.WithLabelValues(k)
+func newLookupMetrics(reg prometheus.Registerer) *lookupMetrics {
+	m := &lookupMetrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tfgate_session_lookup_duration_seconds",
+			Help:    "Time to look a session up, by store (memory, redis) and source (cache: answered by the local cache in front of Redis; store: the store itself).",
+			Buckets: []float64{.000001, .0000025, .000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}, []string{"store", "source"}),
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tfgate_session_redis_errors_total",
+			Help: "Failed Redis session lookups by kind (timeout, connection, other); each failed a Check closed.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(h, errs)
-	return &timedSessions{SessionStore: s, latency: h.WithLabelValues(store), errs: errs}
+	for _, k := range []string{"timeout", "connection", "other"} {
+		m.errs.WithLabelValues(k)
+	}
+	reg.MustRegister(m.latency, m.errs)
+	return m
+}
+
+func (m *lookupMetrics) wrap(s authz.SessionStore, store string) authz.SessionStore {
+	t := &timedSessions{SessionStore: s, latency: m.latency.WithLabelValues(store, "store")}
+	if store == "redis" {
+		t.errs = m.errs
+	}
+	return t
 }
 
 func (t *timedSessions) Lookup(ctx context.Context, token string) (authz.Session, error) {
 	start := time.Now()
 	s, err := t.SessionStore.Lookup(ctx, token)
 	t.latency.Observe(time.Since(start).Seconds())
-	if err != nil && !errors.Is(err, authz.ErrNoSession) {
+	if err != nil && t.errs != nil && !errors.Is(err, authz.ErrNoSession) {
 		t.errs.WithLabelValues(redisErrorKind(err)).Inc()
 	}
 	return s, err
@@ -333,20 +362,20 @@ func redisErrorKind(err error) string {
 	return "other"
 }
 
-// sessionWrappers are the decorators of the session store behind the local
-// cache: Redis lookup latency and errors, and, when tracing, which store
-// served a Check.
-func sessionWrappers(reg prometheus.Registerer, tracer *telemetry.Tracer) []storeWrapper {
-	w := []storeWrapper{func(s authz.SessionStore, name string) authz.SessionStore {
-		if name != "redis" {
-			return s // the memory store answers in nanoseconds; not worth a clock read
-		}
-		return newTimedSessions(s, name, reg)
-	}}
-	if tracer != nil {
-		w = append(w, telemetry.SessionSource)
+// sessionHooks are the metrics and tracing around the session store:
+// lookup latency (cache hits and the store itself) and Redis errors, and,
+// when tracing, which store served a Check.
+func sessionHooks(reg prometheus.Registerer, tracer *telemetry.Tracer) storeHooks {
+	m := newLookupMetrics(reg)
+	cached := m.latency.WithLabelValues("redis", "cache")
+	h := storeHooks{
+		wrap:     []storeWrapper{m.wrap},
+		cacheHit: func(d time.Duration) { cached.Observe(d.Seconds()) },
 	}
-	return w
+	if tracer != nil {
+		h.wrap = append(h.wrap, telemetry.SessionSource)
+	}
+	return h
 }
 
 // stageTracer and checkTracer keep a nil *Tracer out of the interfaces: a

@@ -468,8 +468,14 @@ func TestObservability(t *testing.T) {
 	}
 	// Redis saw alice, bob and carol once each; alice's other Checks hit
 	// the cache.
-	if lookups := metric(m, `tfgate_session_lookup_duration_seconds_count{store="redis"}`); lookups != 3 {
+	if lookups := metric(m, `tfgate_session_lookup_duration_seconds_count{source="store",store="redis"}`); lookups != 3 {
 		t.Errorf("Redis lookups %v, want 3", lookups)
+	}
+	if hits := metric(m, `tfgate_session_lookup_duration_seconds_count{source="cache",store="redis"}`); hits != 2 {
+		t.Errorf("timed cache hits %v, want 2:\n%s", hits, grepLines(m, "lookup_duration_seconds_count"))
+	}
+	if metric(m, "tfgate_session_invalidation_lag_seconds_count") < 0 {
+		t.Error("no tfgate_session_invalidation_lag_seconds")
 	}
 	if metric(m, `tfgate_session_redis_errors_total{kind="connection"}`)+metric(m, `tfgate_session_redis_errors_total{kind="timeout"}`)+
 		metric(m, `tfgate_session_redis_errors_total{kind="other"}`) != 1 {

@@ -82,7 +82,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	}
 	defer flushTraces(tracer, log)
 	registry := newRegistry()
-	store, err := newSessionStore(cfg.Sessions, log, sessionWrappers(registry, tracer)...)
+	store, err := newSessionStore(cfg.Sessions, log, sessionHooks(registry, tracer))
 	if err != nil {
 		return err
 	}

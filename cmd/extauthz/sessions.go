@@ -43,6 +43,17 @@ type sessionBackend interface {
 // storeWrapper decorates the session store named name.
 type storeWrapper func(s authz.SessionStore, name string) authz.SessionStore
 
+// storeHooks are what the server adds around the session store: metrics
+// and tracing.
+type storeHooks struct {
+	// wrap, in order, wrap the store the Check path reaches behind the
+	// local cache, named "memory" or "redis".
+	wrap []storeWrapper
+	// cacheHit, when set, hears how long each lookup the local cache
+	// answered took.
+	cacheHit func(time.Duration)
+}
+
 // errNotPinged is the readiness of a Redis store before its first ping.
 var errNotPinged = errors.New("sessions: redis not pinged yet")
 
@@ -71,11 +82,14 @@ type sessionStore struct {
 // that readiness is known before the listeners open; an unreachable Redis
 // is not an error: the server starts not ready and recovers by itself.
 //
-// Each wrap, in order, wraps the store the Check path reaches behind the
-// local cache, named "memory" or "redis" (metrics, tracing).
-func newSessionStore(cfg SessionsConfig, log *slog.Logger, wrap ...storeWrapper) (*sessionStore, error) {
+// hooks (at most one) add metrics and tracing.
+func newSessionStore(cfg SessionsConfig, log *slog.Logger, hooks ...storeHooks) (*sessionStore, error) {
+	var h storeHooks
+	if len(hooks) > 0 {
+		h = hooks[0]
+	}
 	source := func(s authz.SessionStore, name string) authz.SessionStore {
-		for _, w := range wrap {
+		for _, w := range h.wrap {
 			s = w(s, name)
 		}
 		return s
@@ -96,6 +110,7 @@ func newSessionStore(cfg SessionsConfig, log *slog.Logger, wrap ...storeWrapper)
 	if cfg.Redis.Cache.TTL > 0 {
 		s.cache = session.NewCached(lookups, session.CacheConfig{
 			TTL: cfg.Redis.Cache.TTL, MaxEntries: cfg.Redis.Cache.MaxEntries, Invalidations: r,
+			ObserveHit: h.cacheHit,
 		})
 		s.Sessions = s.cache
 	}

@@ -45,11 +45,16 @@ panel("Checks shed (overload) by reason", [('sum by (reason) (rate(tfgate_checks
 next_row()
 row("Sessions and Redis")
 panel("Session cache hit ratio", [('sum(rate(tfgate_session_cache_lookups_total{job=~"$job",result="hit"}[$__rate_interval])) / sum(rate(tfgate_session_cache_lookups_total{job=~"$job"}[$__rate_interval]))', "hit ratio")], "percentunit")
-panel("Redis session lookup latency (p99)", [('histogram_quantile(0.99, sum by (le) (rate(tfgate_session_lookup_duration_seconds_bucket{job=~"$job",store="redis"}[$__rate_interval])))', "p99")], "s")
+panel("Session lookup latency (p99) by store and source", [('histogram_quantile(0.99, sum by (le, store, source) (rate(tfgate_session_lookup_duration_seconds_bucket{job=~"$job"}[$__rate_interval])))', "{{store}} {{source}}")], "s",
+      desc="source=cache: answered by the local cache in front of Redis; source=store: Redis (or the memory store) itself.")
 panel("Redis errors by kind", [('sum by (kind) (rate(tfgate_session_redis_errors_total{job=~"$job"}[$__rate_interval]))', "{{kind}}")], "ops")
 next_row()
 panel("Redis reachable", [('min by (instance) (tfgate_redis_up{job=~"$job"})', "{{instance}}")], kind="stat")
 panel("Invalidation subscription up", [('min by (instance) (tfgate_session_invalidation_subscribed{job=~"$job"})', "{{instance}}")], kind="stat")
+panel("Invalidation lag (p50, p99)", [
+    ('histogram_quantile(0.99, sum by (le) (rate(tfgate_session_invalidation_lag_seconds_bucket{job=~"$job"}[$__rate_interval])))', "p99"),
+    ('histogram_quantile(0.5, sum by (le) (rate(tfgate_session_invalidation_lag_seconds_bucket{job=~"$job"}[$__rate_interval])))', "p50")], "s",
+      desc="From a replica publishing a revocation to this one dropping it from its cache (clock skew between replicas included). Alert: TfgateSessionInvalidationLagHigh.")
 panel("Redis pool", [('sum by (state) (tfgate_redis_pool_connections{job=~"$job"})', "{{state}} connections"),
                       ('sum by (event) (rate(tfgate_redis_pool_events_total{job=~"$job"}[$__rate_interval]))', "{{event}}/s")])
 next_row()
