@@ -56,10 +56,21 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // MetadataRefresh records one IdP metadata refresh, which started at
 // started, as a span of its own trace. A nil Tracer does nothing.
 func (t *Tracer) MetadataRefresh(idp string, started time.Time, err error) {
+	t.metadataSpan("tfgate.idp_metadata_refresh", idp, started, err)
+}
+
+// MetadataLoad records the initial load of an IdP's metadata at startup
+// (from its file, URL or cache file), which started at started, as a span
+// of its own trace. A nil Tracer does nothing.
+func (t *Tracer) MetadataLoad(idp string, started time.Time, err error) {
+	t.metadataSpan("tfgate.idp_metadata_load", idp, started, err)
+}
+
+func (t *Tracer) metadataSpan(name, idp string, started time.Time, err error) {
 	if t == nil {
 		return
 	}
-	_, span := t.tracer.Start(context.Background(), "tfgate.idp_metadata_refresh",
+	_, span := t.tracer.Start(context.Background(), name,
 		trace.WithTimestamp(started), trace.WithAttributes(attribute.String("tfgate.idp", idp)))
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())

@@ -99,6 +99,14 @@ func (s *idpState) refreshed(name string, started time.Time, err error) {
 	s.tracer.MetadataRefresh(name, started, err)
 }
 
+// loaded records the initial load of IdP name's metadata (a span; the
+// refresh metrics and /statusz count refreshes only).
+func (s *idpState) loaded(name string, started time.Time, err error) {
+	if s != nil {
+		s.tracer.MetadataLoad(name, started, err)
+	}
+}
+
 func (s *idpState) get(name string) (idpRefresh, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

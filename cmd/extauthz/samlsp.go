@@ -183,6 +183,7 @@ func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger, refreshes *
 	names := make(map[string]string, len(cfg.IdPs))
 	for i, c := range cfg.IdPs {
 		refreshes.known(c.Name)
+		started := time.Now()
 		src, err := samlverify.NewSource(ctx, samlverify.SourceConfig{
 			Metadata: []samlverify.MetadataSpec{{
 				File: c.MetadataFile, URL: c.MetadataURL, CacheFile: c.CacheFile, PinnedSHA256: c.MetadataPins,
@@ -202,6 +203,7 @@ func loadIdPs(ctx context.Context, cfg SAMLConfig, log *slog.Logger, refreshes *
 				}
 			},
 		})
+		refreshes.loaded(c.Name, started, err)
 		if err != nil {
 			return nil, nil, fmt.Errorf("saml.idps %q: %w%s", c.Name, err, samlDetail(err))
 		}
