@@ -157,6 +157,7 @@ func runDev(ctx context.Context, l *devListeners, stdout, stderr io.Writer) erro
 	// One log format for the whole process: every part logs through the
 	// logger tfgate itself uses, named by component.
 	log := newLogger(cfg.Log, stderr)
+	adoptLogger(log)
 	idp, err := devidp.New(devidp.Config{
 		BaseURL: "http://" + l.idp.Addr().String(),
 		SPs:     []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}},

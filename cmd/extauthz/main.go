@@ -26,6 +26,7 @@ const (
 )
 
 func main() {
+	adoptProcessLogs = true
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

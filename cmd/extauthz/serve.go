@@ -56,6 +56,7 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	defer grpcLn.Close()
 	defer httpLn.Close()
 	log := newLogger(cfg.Log, stderr)
+	adoptLogger(log)
 	nofile, err := raiseNoFile()
 	if err != nil {
 		log.Warn("file descriptor limit", "error", err)
