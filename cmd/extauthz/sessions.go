@@ -76,6 +76,9 @@ type sessionStore struct {
 
 	mu  sync.Mutex
 	err error // the last ping's result
+
+	// topology is Redis's nodes and roles for /statusz, refreshed by Run.
+	topology topologyWatch
 }
 
 // newSessionStore builds the configured store. For Redis it pings once, so
@@ -145,6 +148,7 @@ func (s *sessionStore) Run(ctx context.Context, hs *health.Server) error {
 	if s.cache != nil {
 		g.Go(func() error { return s.cache.Run(ctx) })
 	}
+	g.Go(func() error { s.topology.run(ctx, s.client); return nil })
 	g.Go(func() error {
 		t := time.NewTicker(pingInterval)
 		defer t.Stop()

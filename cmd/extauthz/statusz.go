@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tfgate/tfgate/rego"
 )
@@ -37,12 +34,16 @@ type storeStatusz struct {
 	Addrs   []string `json:"addrs,omitempty"`
 	Healthy bool     `json:"healthy"`
 	Error   string   `json:"error,omitempty"`
-	// Nodes is the number of Redis nodes the client talks to (a
-	// cluster's masters and replicas, or 1).
-	Nodes        int           `json:"nodes,omitempty"`
-	Pool         *poolStatusz  `json:"pool,omitempty"`
-	Cache        *cacheStatusz `json:"cache,omitempty"`
-	MemoryLength *int          `json:"memory_entries,omitempty"`
+	// Nodes is the number of Redis nodes in Topology (a cluster's
+	// masters and replicas, or a master and its replicas).
+	Nodes int `json:"nodes,omitempty"`
+	// Topology is each node's address and role, as Redis last reported
+	// them (asked every topologyInterval in the background, never by a
+	// /statusz request).
+	Topology     *redisTopology `json:"topology,omitempty"`
+	Pool         *poolStatusz   `json:"pool,omitempty"`
+	Cache        *cacheStatusz  `json:"cache,omitempty"`
+	MemoryLength *int           `json:"memory_entries,omitempty"`
 }
 
 type poolStatusz struct {
@@ -102,7 +103,9 @@ func (o *observability) sessions(ctx context.Context) storeStatusz {
 	} else {
 		out.Healthy = true
 	}
-	out.Nodes = redisNodes(ctx, s)
+	if topo := s.topology.load(); topo != nil {
+		out.Topology, out.Nodes = topo, len(topo.Nodes)
+	}
 	if p := s.client.PoolStats(); p != nil {
 		out.Pool = &poolStatusz{Total: p.TotalConns, Idle: p.IdleConns, Hits: p.Hits, Misses: p.Misses, Timeouts: p.Timeouts}
 	}
@@ -111,19 +114,4 @@ func (o *observability) sessions(ctx context.Context) storeStatusz {
 		out.Cache = &cacheStatusz{Entries: s.cache.Len(), Hits: cs.Hits, Misses: cs.Misses, Evictions: cs.Evictions, Subscribed: cs.Subscribed}
 	}
 	return out
-}
-
-// redisNodes counts the nodes a cluster client knows (asking the cluster if
-// it must, within ctx); other clients talk to one node.
-func redisNodes(ctx context.Context, s *sessionStore) int {
-	cc, ok := s.client.(*redis.ClusterClient)
-	if !ok {
-		return 1
-	}
-	var n atomic.Int32
-	_ = cc.ForEachShard(ctx, func(context.Context, *redis.Client) error {
-		n.Add(1)
-		return nil
-	})
-	return int(n.Load())
 }
