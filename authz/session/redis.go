@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -229,7 +231,7 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 	ref := refOf(token)
 	key := sessionKey(r.prefix, ref)
 	b, pttl, err := r.get(ctx, key)
-	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+	if timedOut(err) && parent.Err() == nil {
 		// Once more with a fresh budget: under CPU overload the answer may
 		// have arrived while this goroutine waited to run, and a healthy
 		// Redis must not be reported as failed for that. A Redis that is
@@ -262,6 +264,21 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 		r.touch(ctx, key, pttl, s.ExpiresAt.Sub(now))
 	}
 	return s, nil
+}
+
+// timedOut reports whether err is a Redis call running out of its budget.
+// go-redis says so in two ways: context.DeadlineExceeded when the deadline
+// passed before a call reached the socket (waiting for a pooled connection),
+// and a net.Error with Timeout() ("i/o timeout", os.ErrDeadlineExceeded)
+// when the socket's read deadline, set from the context, fired first. The
+// second is the common one under CPU overload.
+func timedOut(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 // get reads a session value and, with an idle timeout, its PTTL in the same

@@ -324,6 +324,132 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
+// TestRedisLookupBudget checks the retry of a Lookup whose budget ran out
+// (issue 8 item 6: a CPU-starved Check must not report a healthy Redis as
+// failed). go-redis reports a spent budget in two ways: context.Deadline-
+// Exceeded, and a net "i/o timeout" from the socket's read deadline. The
+// second is what a pipelined command carries (the GET+PTTL of an idle
+// timeout, the default), what go-redis returns when it does not retry
+// itself (MaxRetries -1), and what a starved CPU sees when the socket's
+// deadline fires before the context's timer has run. Both must be retried. A real redis-server is frozen with SIGSTOP:
+//   - stalled: it thaws the moment the first attempt fails, so the retry
+//     finds it answering and the Lookup succeeds;
+//   - hung: it stays frozen, and the Lookup still fails closed after two
+//     budgets, well inside Envoy's timeout.
+func TestRedisLookupBudget(t *testing.T) {
+	t.Parallel()
+	const timeout = 50 * time.Millisecond
+	clients := map[string]int{"go-redis retries": 0, "no go-redis retries": -1} // Options.MaxRetries
+	for cname, maxRetries := range clients {
+		for _, idle := range []time.Duration{0, time.Hour} { // GET, or GET+PTTL pipelined
+			for _, hung := range []bool{false, true} {
+				name := fmt.Sprintf("%s/idle=%v/hung=%v", cname, idle, hung)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					testLookupBudget(t, maxRetries, idle, hung, timeout)
+				})
+			}
+		}
+	}
+}
+
+func testLookupBudget(t *testing.T, maxRetries int, idle time.Duration, hung bool, timeout time.Duration) {
+	srv := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: maxRetries})
+	t.Cleanup(func() { client.Close() })
+	clock := newTestClock()
+	s, err := NewRedis(client, RedisConfig{Timeout: timeout, Now: clock.Now, Lifetime: Lifetime{Idle: idle}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok := "tfg_budget"
+	if err := s.Create(ctx, tok, authz.Session{Subject: "a", ExpiresAt: clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	hook := &stallHook{thaw: func() {
+		if !hung {
+			srv.Resume()
+		}
+	}}
+	client.AddHook(hook)
+	srv.Pause()
+	defer srv.Resume()
+	start := time.Now()
+	got, err := s.Lookup(ctx, tok)
+	elapsed := time.Since(start)
+	attempts, first := hook.result()
+	t.Logf("%d lookups in %v; the first failed with %v; Lookup error %v", attempts, elapsed, first, err)
+	if !timedOut(first) {
+		t.Fatalf("first lookup error = %v, want a timeout", first)
+	}
+	if attempts != 2 {
+		t.Errorf("%d lookups sent, want 2 (one retry after %q)", attempts, first)
+	}
+	if !hung {
+		if err != nil || got.Subject != "a" {
+			t.Errorf("Lookup after a transient stall = %+v, %v; want the session", got, err)
+		}
+		return
+	}
+	if err == nil || errors.Is(err, authz.ErrNoSession) || !timedOut(err) {
+		t.Errorf("Lookup on a hung Redis: error = %v, want a timeout that is not authz.ErrNoSession", err)
+	}
+	if elapsed > 4*timeout {
+		t.Errorf("Lookup on a hung Redis took %v; two budgets are %v", elapsed, 2*timeout)
+	}
+}
+
+// stallHook counts the session reads (a GET, or a pipeline that starts with
+// one) and calls thaw when the first one fails.
+type stallHook struct {
+	thaw     func()
+	mu       sync.Mutex
+	attempts int
+	first    error
+}
+
+func (h *stallHook) done(err error) {
+	h.mu.Lock()
+	h.attempts++
+	firstFailure := h.attempts == 1 && err != nil
+	if h.attempts == 1 {
+		h.first = err
+	}
+	h.mu.Unlock()
+	if firstFailure {
+		h.thaw()
+	}
+}
+
+func (h *stallHook) result() (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.attempts, h.first
+}
+
+func (h *stallHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *stallHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == "get" {
+			h.done(err)
+		}
+		return err
+	}
+}
+
+func (h *stallHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if len(cmds) > 0 && cmds[0].Name() == "get" {
+			h.done(err)
+		}
+		return err
+	}
+}
+
 func TestRedisCanceledContext(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
