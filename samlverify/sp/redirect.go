@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 )
@@ -18,6 +19,11 @@ const SigAlgRSASHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 // maxRelayState is the RelayState limit of SAML bindings §3.4.3.
 const maxRelayState = 80
+
+// flateWriters reuses DEFLATE compressors: each holds about 800 KB of
+// tables, and allocating one per /saml/login made an anonymous login flood
+// thrash the garbage collector (the soak's stalls).
+var flateWriters sync.Pool
 
 // redirectURL encodes msg for the HTTP-Redirect binding (SAML bindings
 // §3.4.4.1: DEFLATE, base64, URL-encoding) as param ("SAMLRequest") on
@@ -32,9 +38,13 @@ func redirectURL(dest, param string, msg *etree.Element, relayState string, key 
 		return "", err
 	}
 	var buf bytes.Buffer
-	fw, err := flate.NewWriter(&buf, flate.BestCompression)
-	if err != nil {
-		return "", err
+	fw, _ := flateWriters.Get().(*flate.Writer)
+	if fw == nil {
+		if fw, err = flate.NewWriter(&buf, flate.BestCompression); err != nil {
+			return "", err
+		}
+	} else {
+		fw.Reset(&buf)
 	}
 	if _, err := fw.Write(raw); err != nil {
 		return "", err
@@ -42,6 +52,7 @@ func redirectURL(dest, param string, msg *etree.Element, relayState string, key 
 	if err := fw.Close(); err != nil {
 		return "", err
 	}
+	flateWriters.Put(fw)
 	q := param + "=" + url.QueryEscape(base64.StdEncoding.EncodeToString(buf.Bytes()))
 	if relayState != "" {
 		q += "&RelayState=" + url.QueryEscape(relayState)
