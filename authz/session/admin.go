@@ -193,12 +193,13 @@ func (r *Redis) markListed(ctx context.Context, index string) error {
 type Stats struct {
 	// Sessions, Handles, Subjects, Groups and Families count sessions
 	// (browser sessions and the token endpoint's tokens and records),
-	// handle keys and revocation indexes; Revoked the tombstones of
+	// handle keys and revocation indexes; SAML the single logout indexes
+	// (slo.go: one per IdP and NameID, one per IdP session index); Revoked the tombstones of
 	// recently revoked families; Requests and Replays the remembered
 	// AuthnRequest IDs (and the token endpoint's one-time codes) and the
 	// replay cache (assertions, and used refresh tokens); Other keys under
 	// the prefix that are none of these.
-	Sessions, Handles, Subjects, Groups, Families, Revoked, Requests, Replays, Other int
+	Sessions, Handles, Subjects, Groups, Families, Revoked, SAML, Requests, Replays, Other int
 	// Subscribers is how many connections listen for invalidations: about
 	// one per running tfgate replica with a cache.
 	Subscribers int
@@ -258,7 +259,7 @@ func (st *Stats) count(rest string) {
 	counters := [...]*int{
 		kindSession: &st.Sessions, kindHandle: &st.Handles, kindRequest: &st.Requests,
 		kindReplay: &st.Replays, kindSubject: &st.Subjects, kindGroup: &st.Groups,
-		kindFamily: &st.Families, kindRevoked: &st.Revoked,
+		kindFamily: &st.Families, kindRevoked: &st.Revoked, kindSAML: &st.SAML,
 	}
 	for k, p := range kindPrefixes {
 		if strings.HasPrefix(rest, p) {
@@ -276,6 +277,7 @@ func (st *Stats) add(o Stats) {
 	st.Groups += o.Groups
 	st.Families += o.Families
 	st.Revoked += o.Revoked
+	st.SAML += o.SAML
 	st.Requests += o.Requests
 	st.Replays += o.Replays
 	st.Other += o.Other

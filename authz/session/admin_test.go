@@ -183,7 +183,7 @@ func testStats(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	st.Masters, st.Subscribers = 0, 0 // depend on the deployment
-	want := Stats{Sessions: 2, Handles: 2, Subjects: 2, Groups: 2, Requests: 1, Replays: 1}
+	want := Stats{Sessions: 2, Handles: 2, Subjects: 2, Groups: 2, SAML: 2, Requests: 1, Replays: 1}
 	if st != want {
 		t.Errorf("Stats = %+v, want %+v", st, want)
 	}

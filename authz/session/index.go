@@ -29,7 +29,8 @@ return 1
 `
 
 // indexKeys returns the revocation indexes a session belongs to: its
-// subject's, each of its groups' (once each) and its families', if any.
+// subject's, each of its groups' (once each), its families', if any, and
+// a browser session's single logout indexes (slo.go).
 func (r *Redis) indexKeys(s authz.Session) []string {
 	keys := make([]string, 0, 2+len(s.Groups))
 	keys = append(keys, subjectKey(r.prefix, s.Subject))
@@ -45,7 +46,7 @@ func (r *Redis) indexKeys(s authz.Session) []string {
 			keys = append(keys, groupKey(r.prefix, g))
 		}
 	}
-	return keys
+	return append(keys, samlKeys(r.prefix, s)...)
 }
 
 // index adds the session to every index it belongs to, in one pipeline.

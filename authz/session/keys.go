@@ -20,6 +20,7 @@ const (
 	kindGroup               // the sessions of one group (a sorted set)
 	kindFamily              // the sessions of one family (a sorted set)
 	kindRevoked             // a revoked family's tombstone
+	kindSAML                // the sessions of one IdP sign-in (a sorted set, slo.go)
 )
 
 // kindPrefixes are the Redis key segments of each kind, after the prefix.
@@ -32,6 +33,7 @@ var kindPrefixes = [...]string{
 	kindGroup:   "g:",
 	kindFamily:  "f:",
 	kindRevoked: "fx:",
+	kindSAML:    "sl:",
 }
 
 // Domain separators of the index hashes, so that a subject and a group

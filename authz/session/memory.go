@@ -43,6 +43,7 @@ type Memory struct {
 	requests *table
 	replays  *table
 	fam      memFamilies
+	saml     memSAML // single logout indexes (slo.go), under fam.mu
 }
 
 // Interface guard.
@@ -66,6 +67,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		requests: newTable(cfg.MaxEntries),
 		replays:  newTable(cfg.MaxEntries),
 		fam:      newMemFamilies(cfg.MaxEntries),
+		saml:     newMemSAML(cfg.MaxEntries),
 	}
 }
 
@@ -87,6 +89,7 @@ func (m *Memory) Create(_ context.Context, token string, s authz.Session) error 
 	key := sha256.Sum256([]byte(token))
 	if s.Family == "" {
 		m.sessions.putSession(key, s.ExpiresAt, cloneSession(s), now)
+		m.indexSAML(key, token, s)
 		return nil
 	}
 	return m.createInFamily(key, cloneSession(s), now)

@@ -38,6 +38,7 @@ type sessionBackend interface {
 	RevokeFamily(ctx context.Context, family string) (int, error)
 	Discard(ctx context.Context, s authz.Session, refs ...string) error
 	Forget(ctx context.Context, id string) error
+	EndSAMLSessions(ctx context.Context, idp, nameID string, sessionIndexes []string) (int, error)
 }
 
 // storeWrapper decorates the session store named name.

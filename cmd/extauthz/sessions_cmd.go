@@ -223,6 +223,7 @@ func sessionStats(ctx context.Context, store *session.Redis, asJSON bool, stdout
 		{"group_indexes", "groups with signed-in members", st.Groups},
 		{"family_indexes", "sign-ins with tokens (families)", st.Families},
 		{"revoked_families", "recently revoked families (kept 10 minutes)", st.Revoked},
+		{"saml_logout_indexes", "IdP sign-ins indexed for single logout (per NameID and per SessionIndex)", st.SAML},
 		{"pending_logins", "sign-ins in progress (AuthnRequests awaiting the IdP)", st.Requests},
 		{"replay_cache", "replay cache (used assertions and refresh tokens)", st.Replays},
 		{"other_keys", "other keys under the prefix", st.Other},
