@@ -103,6 +103,9 @@ func (r *Redis) RevokeHandle(ctx context.Context, handle string) (bool, error) {
 	if _, err := r.revokeIndex(ctx, familyKey(r.prefix, handle), false); err != nil {
 		return found, fmt.Errorf("session: revoking the tokens of session %s: %w", handle, err)
 	}
+	if err := r.markRevoked(ctx, handle); err != nil { // from now on (family.go)
+		return found, fmt.Errorf("session: revoking session %s: %w", handle, err)
+	}
 	return found, nil
 }
 
@@ -137,8 +140,10 @@ func (r *Redis) revokeByHandle(ctx context.Context, handle string) (bool, error)
 // session, an assertion exchange's first refresh token), which carry the
 // subject and groups of every token in the family.
 func (r *Redis) revokeIndex(ctx context.Context, index string, families bool) (int, error) {
+	var heads []string
 	if families {
-		if err := r.markListed(ctx, index); err != nil {
+		var err error
+		if heads, err = r.markListed(ctx, index); err != nil {
 			return 0, err
 		}
 	}
@@ -166,15 +171,19 @@ func (r *Redis) revokeIndex(ctx context.Context, index string, families bool) (i
 			return revoked, fmt.Errorf("session: updating a revocation index: %w", err)
 		}
 	}
+	// The tombstones again, to last from now (family.go).
+	if err := r.markAllRevoked(ctx, heads); err != nil {
+		return revoked, fmt.Errorf("session: revoking the tokens of listed sessions: %w", err)
+	}
 	return revoked, nil
 }
 
 // markListed tombstones the families headed by the sessions an index
-// lists.
-func (r *Redis) markListed(ctx context.Context, index string) error {
+// lists, and returns their names.
+func (r *Redis) markListed(ctx context.Context, index string) ([]string, error) {
 	members, err := r.client.ZRange(ctx, index, 0, -1).Result()
 	if err != nil {
-		return fmt.Errorf("session: reading a revocation index: %w", err)
+		return nil, fmt.Errorf("session: reading a revocation index: %w", err)
 	}
 	handles := make([]string, 0, len(members))
 	for _, m := range members {
@@ -183,9 +192,9 @@ func (r *Redis) markListed(ctx context.Context, index string) error {
 		}
 	}
 	if err := r.markAllRevoked(ctx, handles); err != nil {
-		return fmt.Errorf("session: revoking the tokens of listed sessions: %w", err)
+		return nil, fmt.Errorf("session: revoking the tokens of listed sessions: %w", err)
 	}
-	return nil
+	return handles, nil
 }
 
 // Stats counts what a store holds. Counting scans every key under the

@@ -19,7 +19,7 @@
 //	u:hash(subject)   revocation index: sorted set of "handle:hash" of a subject's sessions
 //	g:hash(group)     revocation index: the same for a group's members
 //	f:hash(family)    revocation index: the same for a family (below)
-//	fx:hash(family)   a revoked family's tombstone, for ten minutes
+//	fx:hash(family)   a revoked family's tombstone, for two minutes after the revocation
 //	req:hash(id)      a one-time ID (Remember/Consume: a CLI authorization code's)
 //	replay:hash(id)   a used ID (SeenBefore): an assertion ID, an answered
 //	                  AuthnRequest ID, a used refresh token's record ref

@@ -39,15 +39,26 @@ func familyLevels(family string) []string {
 	return append(out, family)
 }
 
-// familyTombstoneTTL is how long a family's tombstone lasts: far longer
-// than any request that read a family member before the revocation can
-// take to create its successor.
-const familyTombstoneTTL = 10 * time.Minute
+// familyTombstoneTTL is how long a family's tombstone lasts after its
+// revocation has finished. The tombstone is read only by Create (checkFamily),
+// never by Lookup: the revocation itself deletes every member it finds, so
+// a token of the family is dead whether or not the tombstone is still
+// there. What the tombstone catches is a member created by a request that
+// read its parent (a browser session, a code or refresh record) before the
+// revocation deleted it and stored its successor after the revocation read
+// the index. Such a request's family check runs before its context's
+// deadline, or Create refuses it (checkFamily, pastDeadline), and every
+// revocation writes its tombstones again once it has deleted the members,
+// so the TTL counts from then. The bound is therefore the minting request's
+// deadline: the SP runs every request under sp.RequestTimeout (30s), and
+// two minutes leaves four times that. A caller of Create without a
+// deadline has no bound; the SP is the only one that mints family members.
+const familyTombstoneTTL = 2 * time.Minute
 
 // RevokeFamily deletes every session in family (whose Family is family or
 // extends it, "family/...") and keeps new ones from being created in it
-// (ErrFamilyRevoked) for ten minutes, on every replica's cache at once. It
-// returns how many sessions it deleted.
+// (ErrFamilyRevoked) for familyTombstoneTTL after it ends, on every
+// replica's cache at once. It returns how many sessions it deleted.
 func (r *Redis) RevokeFamily(ctx context.Context, family string) (int, error) {
 	if family == "" {
 		return 0, ErrEmptyKey
@@ -59,15 +70,21 @@ func (r *Redis) RevokeFamily(ctx context.Context, family string) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("session: revoking a family: %w", err)
 	}
+	if err := r.markRevoked(ctx, family); err != nil {
+		return n, fmt.Errorf("session: revoking a family: %w", err)
+	}
 	return n, nil
 }
 
 // markRevoked writes a family's tombstone, waiting for replicas like any
-// write.
+// write. Revocations call it (or markAllRevoked) twice: before reading
+// what to delete, and again after deleting it, so that the tombstone lasts
+// familyTombstoneTTL from the last deletion however long the revocation
+// took (a group's may take minutes).
 func (r *Redis) markRevoked(ctx context.Context, family string) error {
 	key := revokedKey(r.prefix, family)
 	var set *redis.StatusCmd
-	err := r.write(ctx, key, func(p redis.Pipeliner) { set = p.Set(ctx, key, "1", familyTombstoneTTL) })
+	err := r.write(ctx, key, func(p redis.Pipeliner) { set = p.Set(ctx, key, "1", r.tombstoneTTL) })
 	if err == nil {
 		err = set.Err()
 	}
@@ -83,7 +100,7 @@ func (r *Redis) markAllRevoked(ctx context.Context, families []string) error {
 		n := min(len(families), batch)
 		pipe := r.client.Pipeline()
 		for _, f := range families[:n] {
-			pipe.Set(ctx, revokedKey(r.prefix, f), "1", familyTombstoneTTL)
+			pipe.Set(ctx, revokedKey(r.prefix, f), "1", r.tombstoneTTL)
 		}
 		_, err := pipe.Exec(ctx)
 		r.noteError(ctx, err)
@@ -101,7 +118,9 @@ func (r *Redis) markAllRevoked(ctx context.Context, families []string) error {
 // read is an error too, and the session is deleted as well: nothing that
 // may descend from a revoked sign-in is kept. (A Create that fails hands
 // out no token, so a session whose deletion fails too is unreachable.)
-func (r *Redis) checkFamily(ctx context.Context, family string, ref ref) error {
+// So is a check answered only after the caller's deadline (outer, Create's
+// own context): its tombstones may have expired by the time it ran.
+func (r *Redis) checkFamily(ctx, outer context.Context, family string, ref ref) error {
 	pipe := r.client.Pipeline() // the tombstones are in different slots
 	var exists []*redis.IntCmd
 	for _, f := range familyLevels(family) {
@@ -112,15 +131,34 @@ func (r *Redis) checkFamily(ctx context.Context, family string, ref ref) error {
 	for _, e := range exists {
 		revoked = revoked || e.Val() > 0
 	}
-	if err == nil && !revoked {
+	if err == nil && !revoked && !pastDeadline(outer) {
 		return nil
 	}
 	r.noteError(ctx, err)
-	_, _ = r.deleteRef(ctx, ref)
+	// Deleted even when the caller has given up: ctx may be spent.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.update)
+	defer cancel()
+	_, _ = r.deleteRef(dctx, ref)
 	if err != nil {
 		return fmt.Errorf("session: checking the family of session %s: %w", ref.handle, err)
 	}
+	if !revoked {
+		return fmt.Errorf("session: storing session %s: %w", ref.handle, errFamilyCheckLate)
+	}
 	return fmt.Errorf("session: storing session %s: %w", ref.handle, ErrFamilyRevoked)
+}
+
+// errFamilyCheckLate is Create's answer when its family check was answered
+// after the caller's deadline.
+var errFamilyCheckLate = fmt.Errorf("the family check was answered after the caller's deadline, when a revocation's tombstone may have expired: %w", context.DeadlineExceeded)
+
+// pastDeadline reports whether ctx's deadline has passed by the clock (not
+// ctx.Err(), whose timer may not have fired yet after the process was
+// paused). A family check answered before it ran within familyTombstoneTTL
+// of any revocation that deleted its parent.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // Discard deletes the token endpoint's sessions named by refs

@@ -77,7 +77,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 // zero or the limited expiry is not after Now, and ErrFamilyRevoked when
 // s.Family has been revoked. A session with a Family (the token
 // endpoint's) has no idle timeout.
-func (m *Memory) Create(_ context.Context, token string, s authz.Session) error {
+func (m *Memory) Create(ctx context.Context, token string, s authz.Session) error {
 	if token == "" {
 		return ErrEmptyKey
 	}
@@ -92,12 +92,12 @@ func (m *Memory) Create(_ context.Context, token string, s authz.Session) error 
 		m.indexSAML(key, token, s)
 		return nil
 	}
-	return m.createInFamily(key, cloneSession(s), now)
+	return m.createInFamily(ctx, key, cloneSession(s), now)
 }
 
 // RevokeFamily deletes every session in family (whose Family is family or
 // extends it, "family/...") and refuses new ones in it (ErrFamilyRevoked)
-// for ten minutes. It returns how many live sessions it deleted.
+// for familyTombstoneTTL. It returns how many live sessions it deleted.
 func (m *Memory) RevokeFamily(_ context.Context, family string) (int, error) {
 	if family == "" {
 		return 0, ErrEmptyKey

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -33,11 +34,15 @@ func newMemFamilies(maxEntries int) memFamilies {
 }
 
 // createInFamily stores s (which has a Family) under key, unless its
-// family or one it extends has been revoked.
-func (m *Memory) createInFamily(key digest, s authz.Session, now time.Time) error {
+// family or one it extends has been revoked, or ctx's deadline has passed
+// (family.go: familyTombstoneTTL bounds only checks made before it).
+func (m *Memory) createInFamily(ctx context.Context, key digest, s authz.Session, now time.Time) error {
 	f := &m.fam
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if pastDeadline(ctx) {
+		return fmt.Errorf("session: storing a session: %w", errFamilyCheckLate)
+	}
 	levels := familyLevels(s.Family)
 	for _, l := range levels {
 		if e, ok := f.revoked.get(familyDigest(l)); ok && now.Before(e.expires) {

@@ -82,6 +82,8 @@ type Redis struct {
 	// watchInterval is the subscription's health-check period; tests
 	// shorten it.
 	watchInterval time.Duration
+	// tombstoneTTL is familyTombstoneTTL; tests shorten it.
+	tombstoneTTL time.Duration
 	// lag hears invalidation lags (ObserveInvalidationLag).
 	lag atomic.Pointer[func(time.Duration)]
 }
@@ -131,7 +133,7 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	return &Redis{
 		client: client, prefix: cfg.Prefix, timeout: cfg.Timeout, update: cfg.UpdateTimeout, life: cfg.Lifetime.withDefaults(),
 		wait: cfg.WaitReplicas, waitTimeout: cfg.WaitTimeout, now: cfg.Now, rand: cfg.Rand,
-		watchInterval: watchInterval,
+		watchInterval: watchInterval, tombstoneTTL: familyTombstoneTTL,
 	}, nil
 }
 
@@ -183,6 +185,7 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 	if err != nil {
 		return err
 	}
+	outer := ctx
 	ctx, cancel := r.writeContext(ctx)
 	defer cancel()
 	if err := r.index(ctx, s, ref, abs, now); err != nil {
@@ -201,7 +204,7 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 		return fmt.Errorf("session: storing session %s: %w", ref.handle, err)
 	}
 	if s.Family != "" {
-		if err := r.checkFamily(ctx, s.Family, ref); err != nil {
+		if err := r.checkFamily(ctx, outer, s.Family, ref); err != nil {
 			return err
 		}
 	}
@@ -332,19 +335,26 @@ func (r *Redis) Delete(ctx context.Context, token string) error {
 		return nil
 	}
 	ref := refOf(token)
-	if err := r.deleteOne(ctx, ref); err != nil {
+	marked, err := r.deleteOne(ctx, ref)
+	if err != nil {
 		return fmt.Errorf("session: deleting session %s: %w", ref.handle, err)
 	}
 	if _, err := r.revokeIndex(ctx, familyKey(r.prefix, ref.handle), false); err != nil {
 		return fmt.Errorf("session: revoking the tokens of session %s: %w", ref.handle, err)
 	}
+	if marked {
+		if err := r.markRevoked(ctx, ref.handle); err != nil {
+			return fmt.Errorf("session: revoking the tokens of session %s: %w", ref.handle, err)
+		}
+	}
 	return nil
 }
 
 // deleteOne deletes the session of ref, within UpdateTimeout, after
-// writing the tombstone of the family it heads (family.go). A made-up
-// token, with neither a session nor a family, writes nothing.
-func (r *Redis) deleteOne(ctx context.Context, ref ref) error {
+// writing the tombstone of the family it heads (family.go), and reports
+// whether it wrote one. A made-up token, with neither a session nor a
+// family, writes nothing.
+func (r *Redis) deleteOne(ctx context.Context, ref ref) (bool, error) {
 	ctx, cancel := r.writeContext(ctx)
 	defer cancel()
 	pipe := r.client.Pipeline()
@@ -353,16 +363,16 @@ func (r *Redis) deleteOne(ctx context.Context, ref ref) error {
 	_, err := pipe.Exec(ctx)
 	r.noteError(ctx, err)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if sess.Val() == 0 && fam.Val() == 0 {
-		return nil
+		return false, nil
 	}
 	if err := r.markRevoked(ctx, ref.handle); err != nil {
-		return err
+		return false, err
 	}
 	_, err = r.deleteRef(ctx, ref)
-	return err
+	return true, err
 }
 
 // deleteRef deletes a session and its handle key, then publishes the

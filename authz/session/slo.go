@@ -124,6 +124,10 @@ func (r *Redis) endIndexed(ctx context.Context, index string) (int, error) {
 			return ended, fmt.Errorf("updating the index: %w", err)
 		}
 	}
+	// The tombstones again, to last from now (family.go).
+	if err := r.markAllRevoked(ctx, handles); err != nil {
+		return ended, fmt.Errorf("revoking the tokens of listed sessions: %w", err)
+	}
 	return ended, nil
 }
 

@@ -1,11 +1,13 @@
 package sp
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // Handler is the SP's http.Handler; mount it at "/saml/". It is safe for
@@ -78,7 +80,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
+	r, cancel := withRequestTimeout(r)
+	defer cancel()
 	h.mux.ServeHTTP(w, r)
+}
+
+// RequestTimeout bounds every request the SP and its token endpoint serve:
+// its context's deadline. It is also what keeps revocation sound: a token
+// is minted from a parent (browser session, code or refresh record) read
+// earlier in the same request, and the session store refuses a token whose
+// family check is answered after the deadline, so a revoked family's
+// tombstone (two minutes in authz/session) need only outlive this.
+const RequestTimeout = 30 * time.Second
+
+// withRequestTimeout puts RequestTimeout on r's context.
+func withRequestTimeout(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+	return r.WithContext(ctx), cancel
 }
 
 // randomHex returns n random bytes from cfg.Rand in hex.

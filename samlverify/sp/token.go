@@ -165,6 +165,8 @@ func tokenHeaders(w http.ResponseWriter) {
 // ServeHTTP serves POST TokenPath and POST RevokePath.
 func (t *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tokenHeaders(w)
+	r, cancel := withRequestTimeout(r)
+	defer cancel()
 	switch {
 	case r.URL.Path != TokenPath && r.URL.Path != RevokePath:
 		writeOAuthError(w, http.StatusNotFound, oauthErr(errInvalidRequest, "no such endpoint"))
