@@ -226,7 +226,9 @@ func (a *Authorizer) newID() string {
 		// a secret, so a time-based one is an acceptable fallback.
 		return fmt.Sprintf("t%x", a.now().UnixNano())
 	}
-	return hex.EncodeToString(b[:])
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 // bodyEncoding is how the request body is compressed: grpc-encoding for

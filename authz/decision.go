@@ -88,8 +88,15 @@ type Decision struct {
 // x-tfgate-session header and logs. It is domain-separated from the store's
 // key hash, so it reveals nothing about where the session is kept.
 func SessionHandle(token string) string {
-	sum := sha256.Sum256([]byte("tfgate session handle\x00" + token))
-	return hex.EncodeToString(sum[:8])
+	const domain = "tfgate session handle\x00"
+	h := sha256.New()
+	h.Write([]byte(domain))
+	h.Write([]byte(token))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // TokenRef names the session token names without the token: its handle
@@ -134,10 +141,23 @@ func IsHeaderValue(v string) bool {
 	return true
 }
 
+// sets reports whether d.Set has a header named name.
+func (d *Decision) sets(name string) bool {
+	for _, h := range d.Set {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // upstreamHeaders fills d.Set and d.Remove for an allowed request: identity
 // headers overwritten, every client-sent x-tfgate-* header and the tfgate
 // credential removed.
 func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName string, extra map[string]string) {
+	if d.Set == nil {
+		d.Set = make([]Header, 0, len(identityHeaders)+len(extra))
+	}
 	if d.Subject != nil {
 		d.Set = append(d.Set,
 			Header{HeaderUser, d.Subject.ID},
@@ -150,26 +170,29 @@ func (d *Decision) upstreamHeaders(r *Request, cred Credential, cookieName strin
 	for name, value := range extra {
 		d.Set = append(d.Set, Header{strings.ToLower(name), value})
 	}
-	set := make(map[string]bool, len(d.Set))
 	// An empty value would reach the upstream as an empty header; remove
-	// the name instead so "absent" stays absent.
+	// the name instead so "absent" stays absent. d.Set holds a handful of
+	// names, so membership is a scan, not a map built on every Check.
 	kept := d.Set[:0]
 	for _, h := range d.Set {
-		if h.Value == "" {
-			continue
+		if h.Value != "" {
+			kept = append(kept, h)
 		}
-		set[h.Name] = true
-		kept = append(kept, h)
 	}
 	d.Set = kept
 	for _, name := range identityHeaders {
-		if !set[name] {
+		if !d.sets(name) {
 			d.Remove = append(d.Remove, name)
 		}
 	}
 	for name := range r.Header {
-		l := strings.ToLower(name)
-		if strings.HasPrefix(l, HeaderPrefix) && !set[l] && !slices.Contains(identityHeaders, l) {
+		// Only names that start with the prefix are lowercased (and so
+		// allocate): Header keys are canonical ("X-Tfgate-User"), and most
+		// of a request's headers are not tfgate's.
+		if len(name) < len(HeaderPrefix) || !strings.EqualFold(name[:len(HeaderPrefix)], HeaderPrefix) {
+			continue
+		}
+		if l := strings.ToLower(name); !d.sets(l) && !slices.Contains(identityHeaders, l) {
 			d.Remove = append(d.Remove, l)
 		}
 	}

@@ -17,6 +17,13 @@ import (
 // EncodeGroups returns the x-tfgate-groups value for groups.
 func EncodeGroups(groups []string) string {
 	var b strings.Builder
+	// Room for the common case (printable names, nothing to escape): one
+	// allocation instead of a growth per doubling.
+	n := 0
+	for _, g := range groups {
+		n += len(g) + 4
+	}
+	b.Grow(n)
 	for i, g := range groups {
 		if i > 0 {
 			b.WriteString(", ")
