@@ -46,22 +46,44 @@ func (rs responder) respond(r *authz.Request, d *authz.Decision) *authv3.CheckRe
 }
 
 func (rs responder) ok(d *authz.Decision) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{HeadersToRemove: d.Remove}
-	ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.Set)+1)
-	for _, h := range d.Set {
-		ok.Headers = append(ok.Headers, overwrite(h.Name, h.Value))
+	n := len(d.Set)
+	if d.CookieChanged && d.Cookie != "" {
+		n++
+	}
+	// The response, its parts and every header option in one allocation
+	// for the usual handful of headers, instead of about ten per Check.
+	a := &okAlloc{}
+	var opts []overwriteOption
+	if n <= len(a.opts) {
+		opts, a.ok.Headers = a.opts[:n], a.headers[:0:n]
+	} else {
+		opts, a.ok.Headers = make([]overwriteOption, n), make([]*corev3.HeaderValueOption, 0, n)
+	}
+	a.ok.HeadersToRemove = d.Remove
+	for i, h := range d.Set {
+		a.ok.Headers = append(a.ok.Headers, opts[i].set(h.Name, h.Value))
 	}
 	if d.CookieChanged {
 		if d.Cookie != "" {
-			ok.Headers = append(ok.Headers, overwrite("cookie", d.Cookie))
+			a.ok.Headers = append(a.ok.Headers, opts[n-1].set("cookie", d.Cookie))
 		} else {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, "cookie")
+			a.ok.HeadersToRemove = append(a.ok.HeadersToRemove, "cookie")
 		}
 	}
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	a.status.Code = int32(codes.OK)
+	a.wrap.OkResponse = &a.ok
+	a.resp.Status, a.resp.HttpResponse = &a.status, &a.wrap
+	return &a.resp
+}
+
+// okAlloc is an allowed Check's response with room for its headers.
+type okAlloc struct {
+	resp    authv3.CheckResponse
+	status  rpcstatus.Status
+	wrap    authv3.CheckResponse_OkResponse
+	ok      authv3.OkHttpResponse
+	headers [8]*corev3.HeaderValueOption
+	opts    [8]overwriteOption
 }
 
 // overwrite builds a header mutation that replaces the header on every
@@ -72,7 +94,11 @@ func (rs responder) ok(d *authz.Decision) *authv3.CheckResponse {
 // 2026-02-12, in no release) and for any later code that reads it when
 // append is absent (§3.2).
 func overwrite(name, value string) *corev3.HeaderValueOption {
-	o := &overwriteOption{}
+	return new(overwriteOption).set(name, value)
+}
+
+// set fills o as a header mutation replacing name with value.
+func (o *overwriteOption) set(name, value string) *corev3.HeaderValueOption {
 	o.header.Key, o.header.Value = name, value
 	o.option.Header = &o.header
 	o.option.Append = appendFalse
