@@ -2,7 +2,6 @@ package authz
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"strings"
 	"sync"
@@ -104,12 +103,20 @@ func NewDecisionRecord(now time.Time, r *Request, d *Decision, err error, latenc
 // Record appends one line. Encoding errors are impossible for this type;
 // write errors surface on Close.
 func (l *DecisionLog) Record(rec DecisionRecord) {
-	b, _ := json.Marshal(rec)
-	b = append(b, '\n')
+	bp := recordBufs.Get().(*[]byte)
+	b := append(marshalRecord((*bp)[:0], &rec), '\n')
 	l.mu.Lock()
 	_, _ = l.w.Write(b)
 	l.mu.Unlock()
+	if cap(b) <= 64<<10 {
+		*bp = b
+		recordBufs.Put(bp)
+	}
 }
+
+// recordBufs holds encoding buffers for Record, so a Check's log line
+// costs no allocation.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Flush writes buffered lines out.
 func (l *DecisionLog) Flush() error {
