@@ -1,0 +1,62 @@
+package envoy_test
+
+import (
+	"context"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/session"
+	"github.com/tfgate/tfgate/internal/loadgen"
+)
+
+// checkAllocBudget is issue 12's target for a Check whose session and
+// decision are both cached: at most 25 allocations, the whole server as
+// extauthz serve wires it (policy, memory store, metrics, decision log).
+const checkAllocBudget = 25
+
+// TestCheckAllocationBudget keeps the cached Check's allocations counted:
+// a change that adds a few per Check fails here rather than showing up
+// months later as a slower benchmark. (It counts allocations, which are
+// deterministic, never time.)
+func TestCheckAllocationBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the whole server")
+	}
+	ctx := context.Background()
+	store := session.NewMemory(session.MemoryConfig{})
+	token, err := authz.NewToken(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, token, loadgen.BenchSession()); err != nil {
+		t.Fatal(err)
+	}
+	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSrv()
+	for _, tc := range []struct {
+		name string
+		req  *authv3.CheckRequest
+	}{
+		{"rest-predict", loadgen.RESTPredict(token, 0)},
+		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0)},
+	} {
+		check := func() {
+			resp, err := srv.Check(ctx, tc.req)
+			if err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
+				t.Fatalf("%s: not allowed: %v %v", tc.name, resp.GetStatus(), err)
+			}
+		}
+		check() // fill the session and decision caches
+		if n := testing.AllocsPerRun(500, check); n > checkAllocBudget {
+			t.Errorf("%s: a cached Check allocates %.0f times, budget %d (profile: go test -run '^$' -bench CheckInProcess -memprofile m.out -memprofilerate 1 ./envoy)", tc.name, n, checkAllocBudget)
+		} else {
+			t.Logf("%s: %.0f allocations per cached Check (budget %d)", tc.name, n, checkAllocBudget)
+		}
+	}
+}
