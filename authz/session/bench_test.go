@@ -3,10 +3,13 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/internal/redistest"
@@ -35,6 +38,19 @@ func BenchmarkRedisLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchLookup(b, s)
+	// RESP2 vs go-redis's default RESP3: RESP3 peeks for push
+	// notifications around every command.
+	for _, proto := range []int{2, 3} {
+		b.Run(fmt.Sprintf("resp%d", proto), func(b *testing.B) {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, Protocol: proto})
+			defer c.Close()
+			s, err := NewRedis(c, RedisConfig{Timeout: time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchLookup(b, s)
+		})
+	}
 }
 
 // BenchmarkCachedLookup measures a cache hit in front of Redis: the Check

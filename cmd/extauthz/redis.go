@@ -217,6 +217,11 @@ func newRedisClient(cfg RedisConfig) (redis.UniversalClient, error) {
 		// Without this go-redis ignores context deadlines on the socket and
 		// the per-Check time budget could not bound a hung Redis.
 		ContextTimeoutEnabled: true,
+		// RESP2: tfgate uses no RESP3 feature (client-side caching, push
+		// notifications), and under RESP3 go-redis peeks for pending push
+		// notifications around every command: about 12% of a lookup's
+		// client CPU (BenchmarkRedisLookup/resp2 vs resp3, CPU profiles).
+		Protocol: 2,
 	}
 	if t.tls {
 		tc, err := redisTLS(cfg.TLS)

@@ -273,7 +273,7 @@ func (s *Server) redisStore(addr string) (*session.Redis, error) {
 	if addr == "" {
 		return nil, ErrNeedRedis
 	}
-	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, ContextTimeoutEnabled: true})
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, ContextTimeoutEnabled: true, Protocol: 2})
 	cfg := benchRedisConfig()
 	if s.redisTimeout > 0 {
 		cfg.Timeout = s.redisTimeout
