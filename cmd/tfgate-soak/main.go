@@ -2,15 +2,22 @@
 // on loopback under bounded mixed traffic (allowed, denied and anonymous
 // Checks, anonymous /saml/login floods, refresh-token rotations, new token
 // grants, slow HTTP clients) and reports the server's RSS, goroutines and
-// Redis key count at the start, every -sample and at the end, so one can
-// see whether they stay flat.
+// Redis keys (in all, and by kind: the key prefix after "tfgate:") at the
+// start, every -sample and at the end, so one can see whether they stay
+// flat. At the end it lists the failed Checks counted by their error, and
+// the slowest Check. It exits non-zero when any Check failed.
 //
 // Usage:
 //
-//	tfgate-soak [-duration 10m] [-sample 1m] [-extauthz PATH]
+//	tfgate-soak [-duration 10m] [-sample 1m] [-extauthz PATH] [-debug-dir DIR]
 //
 // Without -extauthz it builds ./cmd/extauthz first. It starts its own
-// redis-server and development IdP; every address is 127.0.0.1.
+// redis-server and development IdP; every address is 127.0.0.1. With
+// -debug-dir the server gets a loopback pprof listener, and at the end the
+// soak writes DIR/goroutines.txt (every goroutine's stack) and
+// DIR/heap.pprof (after a GC; `go tool pprof -sample_index=inuse_space
+// bin/extauthz DIR/heap.pprof`); the server's log, after its start, goes
+// to DIR/extauthz.log.
 package main
 
 import (
@@ -28,6 +35,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +49,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/tfgate/tfgate/internal/devidp"
 	"github.com/tfgate/tfgate/internal/loadgen"
@@ -61,8 +71,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 10*time.Minute, "how long to drive traffic (bounded)")
 	sample := fs.Duration("sample", time.Minute, "how often to print RSS, goroutines and Redis keys")
 	bin := fs.String("extauthz", "", "extauthz binary (default: go build ./cmd/extauthz)")
+	debugDir := fs.String("debug-dir", "", "write a goroutine dump and a heap profile of the server here at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *debugDir != "" {
+		if err := os.MkdirAll(*debugDir, 0o755); err != nil {
+			return err
+		}
 	}
 	if *duration <= 0 || *duration > 24*time.Hour || *sample <= 0 {
 		return errors.New("-duration must be in (0, 24h], -sample positive")
@@ -88,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 
-	s, err := startStack(ctx, dir, *bin, rs.Addr, stderr)
+	s, err := startStack(ctx, dir, *bin, rs.Addr, *debugDir, stderr)
 	if err != nil {
 		return err
 	}
@@ -99,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-8s %s\n", "start", start)
+	fmt.Fprintf(stdout, "%-8s %s\n%-8s keys by kind: %s\n", "start", start, "", start.kinds)
 
 	var c counters
 	tctx, cancel := context.WithTimeout(ctx, *duration)
@@ -119,7 +135,7 @@ loop:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%-8s %s  %s\n", time.Since(t0).Round(time.Second), m, c.String())
+			fmt.Fprintf(stdout, "%-8s %s  %s\n%-8s keys by kind: %s\n", time.Since(t0).Round(time.Second), m, c.String(), "", m.kinds)
 		}
 	}
 	wg.Wait()
@@ -131,27 +147,62 @@ loop:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-8s %s  %s\n", "end", end, c.String())
+	fmt.Fprintf(stdout, "%-8s %s  %s\n%-8s keys by kind: %s\n", "end", end, c.String(), "", end.kinds)
 	fmt.Fprintf(stdout, "change   rss %+.1f MB, goroutines %+d, redis keys %+d\n",
 		float64(end.rss-start.rss)/1e6, end.goroutines-start.goroutines, end.keys-start.keys)
+	c.report(stdout)
+	if *debugDir != "" {
+		if err := s.dumpDebug(ctx, *debugDir); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "debug    goroutine dump and heap profile in %s\n", *debugDir)
+	}
 	if n := c.wrong.Load(); n > 0 {
-		return fmt.Errorf("%d Checks got the wrong answer (e.g. %v)", n, c.firstWrong.Load())
+		return fmt.Errorf("%d Checks failed", n)
+	}
+	return nil
+}
+
+// dumpDebug writes the server's goroutines (text, every stack) and heap
+// profile (after a GC) from its pprof listener into dir.
+func (s *stack) dumpDebug(ctx context.Context, dir string) error {
+	for _, f := range []struct{ path, file string }{
+		{"/debug/pprof/goroutine?debug=2", "goroutines.txt"},
+		{"/debug/pprof/heap?gc=1", "heap.pprof"},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.pprofAddr+f.path, nil)
+		resp, err := s.http.Do(req)
+		if err != nil {
+			return fmt.Errorf("fetching %s: %w", f.path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if err != nil {
+			return fmt.Errorf("fetching %s: %w", f.path, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.file), b, 0o644); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // stack is the running extauthz and what talks to it.
 type stack struct {
-	cmd      *exec.Cmd
-	base     string // http://127.0.0.1:port of the HTTP listener
-	grpcAddr string
-	idp      *devidp.IdP
-	checks   authv3.AuthorizationClient
-	conn     *grpc.ClientConn
-	allow    string // alice's access token
-	deny     string // dave's access token
-	refresh  string // alice's refresh token
-	http     *http.Client
+	cmd       *exec.Cmd
+	base      string // http://127.0.0.1:port of the HTTP listener
+	grpcAddr  string
+	pprofAddr string // with -debug-dir
+	idp       *devidp.IdP
+	checks    authv3.AuthorizationClient
+	conn      *grpc.ClientConn
+	allow     string // alice's access token
+	deny      string // dave's access token
+	refresh   string // alice's refresh token
+	http      *http.Client
 }
 
 func freePort() (string, error) {
@@ -163,10 +214,17 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startStack(ctx context.Context, dir, bin, redisAddr string, stderr io.Writer) (*stack, error) {
+func startStack(ctx context.Context, dir, bin, redisAddr, debugDir string, stderr io.Writer) (*stack, error) {
 	httpAddr, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	pprofAddr, debugYAML := "", ""
+	if debugDir != "" {
+		if pprofAddr, err = freePort(); err != nil {
+			return nil, err
+		}
+		debugYAML = fmt.Sprintf("debug:\n  pprof_listen: %s\n", pprofAddr)
 	}
 	base := "http://" + httpAddr
 	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -208,7 +266,7 @@ saml:
   idps:
     - name: dev
       metadata_file: %s
-`, httpAddr, redisAddr, base, mdFile)
+%s`, httpAddr, redisAddr, base, mdFile, debugYAML)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -220,7 +278,7 @@ saml:
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &stack{cmd: cmd, base: base, idp: idp, http: &http.Client{Timeout: 10 * time.Second,
+	s := &stack{cmd: cmd, base: base, pprofAddr: pprofAddr, idp: idp, http: &http.Client{Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	lines := bufio.NewScanner(logs)
 	for lines.Scan() {
@@ -231,7 +289,16 @@ saml:
 		}
 		fmt.Fprintln(stderr, lines.Text())
 	}
-	go io.Copy(io.Discard, logs)
+	serverLog := io.Discard
+	if debugDir != "" {
+		f, err := os.Create(filepath.Join(debugDir, "extauthz.log"))
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		serverLog = f // closed at exit
+	}
+	go io.Copy(serverLog, logs)
 	if s.grpcAddr == "" {
 		s.stop()
 		return nil, errors.New("extauthz did not start")
@@ -323,21 +390,104 @@ func (s *stack) grant(ctx context.Context, user devidp.User) (tokenResponse, err
 
 type counters struct {
 	allow, deny, anon, logins, rotations, rotationErrs, grants, slow atomic.Int64
-	wrong                                                            atomic.Int64
-	firstWrong                                                       atomic.Value
+	wrong                                                            atomic.Int64 // failed Checks
+
+	mu       sync.Mutex
+	failures map[string]*failures // failed Checks by kind (failureKind)
+	slowest  time.Duration
+	slowWhat string
 }
 
 func (c *counters) String() string {
-	return fmt.Sprintf("checks allow %d deny %d anon %d wrong %d | logins %d | rotations %d (refused %d) | grants %d | slow conns %d",
+	return fmt.Sprintf("checks allow %d deny %d anon %d failed %d | logins %d | rotations %d (refused %d) | grants %d | slow conns %d",
 		c.allow.Load(), c.deny.Load(), c.anon.Load(), c.wrong.Load(), c.logins.Load(),
 		c.rotations.Load(), c.rotationErrs.Load(), c.grants.Load(), c.slow.Load())
 }
 
-func (c *counters) fail(what string) {
-	if c.wrong.Add(1) == 1 {
-		c.firstWrong.Store(what)
+// failures are the failed Checks of one kind.
+type failures struct {
+	n           int64
+	first, last time.Time
+}
+
+// fail counts a failed Check, sent at t, under its kind.
+func (c *counters) fail(kind string, t time.Time) {
+	c.wrong.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failures == nil {
+		c.failures = map[string]*failures{}
+	}
+	f := c.failures[kind]
+	if f == nil {
+		f = &failures{first: t}
+		c.failures[kind] = f
+	}
+	f.n++
+	f.last = t
+}
+
+// took notes a Check's latency, keeping the slowest.
+func (c *counters) took(d time.Duration, what string) {
+	c.mu.Lock()
+	if d > c.slowest {
+		c.slowest, c.slowWhat = d, what
+	}
+	c.mu.Unlock()
+}
+
+// report prints the slowest Check and the failed ones by kind, most
+// frequent first.
+func (c *counters) report(w io.Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(w, "slowest  Check %v (%s)\n", c.slowest.Round(time.Microsecond), c.slowWhat)
+	if len(c.failures) == 0 {
+		fmt.Fprintln(w, "failed   no Check failed")
+		return
+	}
+	kinds := make([]string, 0, len(c.failures))
+	for k := range c.failures {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if a, b := c.failures[kinds[i]].n, c.failures[kinds[j]].n; a != b {
+			return a > b
+		}
+		return kinds[i] < kinds[j]
+	})
+	fmt.Fprintf(w, "failed   %d Checks, by kind:\n", c.wrong.Load())
+	for _, k := range kinds {
+		f := c.failures[k]
+		fmt.Fprintf(w, "%10d  %s (sent %s to %s UTC)\n", f.n, k, f.first.UTC().Format("15:04:05.000"), f.last.UTC().Format("15:04:05.000"))
 	}
 }
+
+// failureKind names why a Check failed, with the digits of its message
+// masked so that failures differing only in a port, a duration or a
+// handle count as one kind.
+func failureKind(want codes.Code, resp *authv3.CheckResponse, err error) string {
+	var what string
+	if err != nil {
+		st := status.Convert(err)
+		what = "gRPC error " + st.Code().String() + ": " + st.Message()
+	} else {
+		what = "answered " + codes.Code(resp.GetStatus().GetCode()).String()
+		if m := resp.GetStatus().GetMessage(); m != "" {
+			what += ": " + m
+		}
+		if b := resp.GetDeniedResponse().GetBody(); b != "" {
+			what += " body " + b
+		}
+	}
+	what = digits.ReplaceAllString(what, "N")
+	if len(what) > 200 {
+		what = what[:200] + "..."
+	}
+	return "want " + want.String() + ", " + what
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
 
 // traffic starts every kind of client; each stops when ctx is done.
 func (s *stack) traffic(ctx context.Context, wg *sync.WaitGroup, c *counters) {
@@ -349,15 +499,18 @@ func (s *stack) traffic(ctx context.Context, wg *sync.WaitGroup, c *counters) {
 		req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 			Http: &authv3.AttributeContext_HttpRequest{Method: "POST", Path: "/v1/models/half_plus_two:predict", Headers: h},
 		}}}
-		for ctx.Err() == nil {
+		for !over(ctx) {
 			cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			t := time.Now()
 			resp, err := s.checks.Check(cctx, req)
+			d := time.Since(t)
 			cancel()
-			if ctx.Err() != nil {
+			if over(ctx) {
 				return
 			}
+			c.took(d, fmt.Sprintf("want %v, at %s", want, t.UTC().Format("15:04:05.000")))
 			if got := codes.Code(resp.GetStatus().GetCode()); err != nil || got != want {
-				c.fail(fmt.Sprintf("want %v, got %v %v", want, got, err))
+				c.fail(failureKind(want, resp, err), t)
 				continue
 			}
 			n.Add(1)
@@ -433,6 +586,19 @@ func (s *stack) traffic(ctx context.Context, wg *sync.WaitGroup, c *counters) {
 	})
 }
 
+// over reports whether the traffic's ctx is done or past its deadline. The
+// deadline is checked by the clock: a Check's context inherits it and gRPC
+// fails a call whose deadline has passed at once, before ctx's own timer
+// has fired, so a loop testing only ctx.Err() spun through a few hundred
+// spurious DeadlineExceeded "failures" in its last milliseconds.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
@@ -445,10 +611,51 @@ type sample struct {
 	rss        int64
 	goroutines int
 	keys       int64
+	kinds      keyKinds
+	load       string // the machine's 1-minute load average
+}
+
+// keyKinds counts Redis keys by kind: the part of the key after the
+// "tfgate:" prefix up to the next ':' (s, h, u, g, f, fx, req, replay...).
+type keyKinds map[string]int64
+
+func (k keyKinds) String() string {
+	names := make([]string, 0, len(k))
+	for n := range k {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", n, k[n])
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
+// countKinds scans every key (the soak's Redis holds only tfgate's).
+func countKinds(ctx context.Context, rdb *redis.Client) (keyKinds, error) {
+	kinds := keyKinds{}
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rest, ok := strings.CutPrefix(iter.Val(), "tfgate:")
+		if !ok {
+			kinds["(other)"]++
+			continue
+		}
+		kind, _, _ := strings.Cut(rest, ":")
+		kinds[kind]++
+	}
+	return kinds, iter.Err()
 }
 
 func (m sample) String() string {
-	return fmt.Sprintf("rss %6.1f MB  goroutines %5d  redis keys %7d", float64(m.rss)/1e6, m.goroutines, m.keys)
+	return fmt.Sprintf("rss %6.1f MB  goroutines %5d  redis keys %7d  load %s", float64(m.rss)/1e6, m.goroutines, m.keys, m.load)
 }
 
 func (s *stack) measure(ctx context.Context, rdb *redis.Client) (sample, error) {
@@ -463,6 +670,10 @@ func (s *stack) measure(ctx context.Context, rdb *redis.Client) (sample, error) 
 			m.rss = kb * 1024
 		}
 	}
+	m.load = "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.load, _, _ = strings.Cut(string(b), " ")
+	}
 	resp, err := s.http.Get(s.base + "/metrics")
 	if err != nil {
 		return m, err
@@ -476,6 +687,9 @@ func (s *stack) measure(ctx context.Context, rdb *redis.Client) (sample, error) 
 			m.goroutines = int(f)
 		}
 	}
-	m.keys, err = rdb.DBSize(ctx).Result()
+	if m.keys, err = rdb.DBSize(ctx).Result(); err != nil {
+		return m, err
+	}
+	m.kinds, err = countKinds(ctx, rdb)
 	return m, err
 }
