@@ -53,6 +53,12 @@ type SAMLConfig struct {
 	// rotated into) lasts from the login; never past the end of the
 	// sign-in. 0 means until the sign-in ends. Default: 0s.
 	RefreshLifetime time.Duration `yaml:"refresh_lifetime"`
+	// MaxRotationsPerMinute caps how often one grant's refresh token may
+	// be rotated (POST /token, grant_type=refresh_token) within a minute;
+	// past it the token endpoint answers 429 slow_down and the client
+	// waits (`extauthz token` does). It bounds the Redis writes one
+	// client can cause. Between 1 and 600. Default: 10.
+	MaxRotationsPerMinute int `yaml:"max_rotations_per_minute"`
 	// Skew is the clock difference tolerated with IdPs. Default: 90s.
 	Skew time.Duration `yaml:"skew"`
 	// AllowSHA1 accepts SHA-1 signatures, for IdPs that cannot do better.
@@ -143,17 +149,18 @@ type IdPConfig struct {
 
 func defaultSAMLConfig() SAMLConfig {
 	return SAMLConfig{
-		LoginURL:         "/saml/login",
-		SessionLifetime:  8 * time.Hour,
-		RequestTTL:       5 * time.Minute,
-		TokenLifetime:    time.Hour,
-		Skew:             90 * time.Second,
-		NameIDFormat:     "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
-		MaxResponseBytes: samlverify.DefaultMaxResponseBytes,
-		MaxFormBytes:     sp.DefaultMaxFormBytes,
-		ReturnToHosts:    []string{},
-		Attributes:       defaultSAMLAttributes(),
-		IdPs:             []IdPConfig{},
+		LoginURL:              "/saml/login",
+		SessionLifetime:       8 * time.Hour,
+		RequestTTL:            5 * time.Minute,
+		TokenLifetime:         time.Hour,
+		MaxRotationsPerMinute: sp.DefaultMaxRotationsPerMinute,
+		Skew:                  90 * time.Second,
+		NameIDFormat:          "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+		MaxResponseBytes:      samlverify.DefaultMaxResponseBytes,
+		MaxFormBytes:          sp.DefaultMaxFormBytes,
+		ReturnToHosts:         []string{},
+		Attributes:            defaultSAMLAttributes(),
+		IdPs:                  []IdPConfig{},
 	}
 }
 
@@ -215,6 +222,9 @@ func (c *SAMLConfig) validate(bad badFunc, cookieName string) {
 	}
 	if c.RefreshLifetime != 0 && c.RefreshLifetime < c.TokenLifetime {
 		bad("saml.refresh_lifetime", "must be 0 (until the sign-in ends) or at least token_lifetime")
+	}
+	if c.MaxRotationsPerMinute < 1 || c.MaxRotationsPerMinute > 600 {
+		bad("saml.max_rotations_per_minute", "must be between 1 and 600")
 	}
 	if c.Skew < 0 || c.Skew > 10*time.Minute {
 		bad("saml.skew", "must be between 0 and 10m")

@@ -126,7 +126,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 		BaseURL: base, EntityID: entityID, Verifier: verifier, IdPs: idps, IdPNames: names,
 		Sessions: store, Tokens: store, BindingKey: bindingKey, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
-		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime,
+		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime, MaxRotationsPerMinute: cfg.MaxRotationsPerMinute,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
 		MaxFormBytes: cfg.MaxFormBytes, IdPInitiated: idps.idpInitiated(cfg),
 		Contact: pages.contact, Grants: pages.grants,
