@@ -314,7 +314,8 @@ func TestChartConfigPassesConfigCheck(t *testing.T) {
 			cmd := exec.Command(bin, "config", "check", file)
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 			for _, e := range c.deploy.Spec.Template.Spec.Containers[0].Env {
-				cmd.Env = append(cmd.Env, e.Name+"=from-"+e.Name)
+				// Long enough for any secret (binding_secret needs 32).
+				cmd.Env = append(cmd.Env, e.Name+"=from-"+e.Name+"-0123456789abcdef0123456789abcdef")
 			}
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -358,18 +359,77 @@ func checkMountsCoverConfig(t *testing.T, c chart) {
 // TestChartRefusesUnsafeValues: values that cannot work fail to render
 // with a message, instead of rendering a broken deployment.
 func TestChartRefusesUnsafeValues(t *testing.T) {
+	const redisSAML = "sessions: {store: redis}\nredis: {addrs: [\"redis:6379\"]}\n" +
+		"saml: {baseURL: \"https://serving.example.com\", idps: [{name: corp, metadata_url: \"https://idp.example.com/md\"}]}\n"
+	for name, tc := range map[string]struct{ vals, msg string }{
+		"memory store with replicas": {"replicaCount: 3\n", "sessions.store=memory"},
+		"memory store with an HPA":   {"autoscaling: {enabled: true}\n", "sessions.store=memory"},
+		"redis without addrs":        {"sessions: {store: redis}\n", "redis.addrs"},
+		// Each pod would seal sign-ins with its own random secret.
+		"SAML replicas without a binding secret": {redisSAML + "replicaCount: 2\n", "saml.bindingSecret.name is required"},
+		"SAML HPA without a binding secret":      {redisSAML + "autoscaling: {enabled: true}\n", "saml.bindingSecret.name is required"},
+		"SAML via extraConfig without a binding secret": {"sessions: {store: redis}\nredis: {addrs: [\"redis:6379\"]}\nreplicaCount: 2\n" +
+			"extraConfig: {saml: {base_url: \"https://serving.example.com\", idps: [{name: corp, metadata_url: \"https://idp.example.com/md\"}]}}\n",
+			"saml.bindingSecret.name is required"},
+	} {
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(f, []byte(tc.vals), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Render(chartDir, f); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: rendered, or refused without saying %q: %v", name, tc.msg, err)
+		}
+	}
+	// One replica, or no IdP, needs no shared secret.
 	for name, vals := range map[string]string{
-		"memory store with replicas": "replicaCount: 3\n",
-		"memory store with an HPA":   "autoscaling: {enabled: true}\n",
-		"redis without addrs":        "sessions: {store: redis}\n",
+		"SAML with one replica": redisSAML,
+		"replicas without SAML": "sessions: {store: redis}\nredis: {addrs: [\"redis:6379\"]}\nreplicaCount: 3\n",
 	} {
 		f := filepath.Join(t.TempDir(), "values.yaml")
 		if err := os.WriteFile(f, []byte(vals), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := Render(chartDir, f); err == nil {
-			t.Errorf("%s: rendered", name)
+		if _, _, err := Render(chartDir, f); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestChartBindingSecret: saml.bindingSecret reaches the container as the
+// env var TFGATE_BINDING_SECRET from the named Secret and key, and the
+// config reads it from there; without it neither appears.
+func TestChartBindingSecret(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "values.yaml")
+	vals := "sessions: {store: redis}\nredis: {addrs: [\"redis:6379\"]}\nreplicaCount: 3\n" +
+		"saml: {baseURL: \"https://serving.example.com\", idps: [{name: corp, metadata_url: \"https://idp.example.com/md\"}], bindingSecret: {name: tfgate-binding, key: sk}}\n"
+	if err := os.WriteFile(f, []byte(vals), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := decodeChart(t, f)
+	var found bool
+	for _, e := range c.deploy.Spec.Template.Spec.Containers[0].Env {
+		if e.Name != "TFGATE_BINDING_SECRET" {
+			continue
+		}
+		found = true
+		if r := e.ValueFrom; e.Value != "" || r == nil || r.SecretKeyRef == nil || r.SecretKeyRef.Name != "tfgate-binding" || r.SecretKeyRef.Key != "sk" {
+			t.Errorf("TFGATE_BINDING_SECRET = %+v, want from Secret tfgate-binding key sk", e)
+		}
+	}
+	if !found {
+		t.Errorf("no TFGATE_BINDING_SECRET in the container's env %+v", c.deploy.Spec.Template.Spec.Containers[0].Env)
+	}
+	if !strings.Contains(c.config, `binding_secret: ${TFGATE_BINDING_SECRET}`) {
+		t.Errorf("the config does not read the env var:\n%s", c.config)
+	}
+	def := decodeChart(t, "")
+	for _, e := range def.deploy.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "TFGATE_BINDING_SECRET" {
+			t.Errorf("TFGATE_BINDING_SECRET set without saml.bindingSecret")
+		}
+	}
+	if strings.Contains(def.config, "binding_secret") {
+		t.Errorf("binding_secret in the default config:\n%s", def.config)
 	}
 }
 

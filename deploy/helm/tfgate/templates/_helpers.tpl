@@ -72,6 +72,7 @@ documents every key). Paths point at the volumes deployment.yaml mounts.
 {{- $_ := set $cfg "policy" $policy -}}
 {{- $saml := dict "token_lifetime" $v.saml.tokenLifetime "idps" $v.saml.idps -}}
 {{- if $v.saml.baseURL }}{{ $_ := set $saml "base_url" $v.saml.baseURL }}{{ end -}}
+{{- if $v.saml.bindingSecret.name }}{{ $_ := set $saml "binding_secret" "${TFGATE_BINDING_SECRET}" }}{{ end -}}
 {{- if $v.saml.keySecret -}}
 {{- $_ := set $saml "key_file" "/etc/tfgate/saml/tls.key" -}}
 {{- $_ := set $saml "cert_file" "/etc/tfgate/saml/tls.crt" -}}
