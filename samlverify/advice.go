@@ -42,6 +42,17 @@ const (
 	adviceNoPending = "The Response does not answer a sign-in started in this browser: it was started in " +
 		"another browser or tab that has since been closed, took longer than saml.request_ttl, or the " +
 		"browser blocked tfgate's cookies. Nothing to fix at the IdP; sign in again."
+	adviceLogoutUnsigned = "The IdP's LogoutRequest is not signed, and tfgate ends sessions only on a signed one " +
+		"(anyone could otherwise sign a user out). Fix at the IdP: sign logout messages (HTTP-Redirect: " +
+		"the query-string signature; HTTP-POST: an enveloped signature) with a key from its metadata."
+	adviceNotLogoutRequest = "The SAMLRequest sent to /saml/logout is not a LogoutRequest. Fix at the IdP: send " +
+		"only logout messages to tfgate's SingleLogoutService."
+	adviceLogoutDestination = "The LogoutRequest's Destination is not tfgate's single logout URL. Fix at the IdP: " +
+		"register saml.base_url + /saml/logout exactly (scheme, host and port) as the SP's SingleLogoutService."
+	adviceLogoutExpired = "The LogoutRequest arrived more than 5 minutes (plus saml.skew) after it was issued, or " +
+		"after its NotOnOrAfter. Fix: synchronize the IdP's clock with tfgate's (NTP)."
+	adviceLogoutReplay = "This LogoutRequest was received before (a reloaded page or a replay). Nothing was " +
+		"ended twice; nothing to fix unless the IdP reuses request IDs."
 	adviceMetadataUnsigned = "The IdP's metadata is not signed, but metadata_pins are configured for it. " +
 		"Fix: publish signed metadata at the IdP, or remove metadata_pins."
 )
