@@ -31,3 +31,15 @@ var CSP = func() string {
 	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; base-uri 'none'; frame-ancestors 'none'"
 }()
+
+// AutoSubmitJS submits a page's first form as soon as it loads: the
+// HTTP-POST binding's way of sending a SAML message on through the
+// browser. It is a fixed script, allowed by its hash in CSPAutoSubmit.
+const AutoSubmitJS = `document.forms[0].submit()`
+
+// CSPAutoSubmit is CSP plus AutoSubmitJS, for the pages that post a SAML
+// message on; they carry a button for browsers without scripts.
+var CSPAutoSubmit = func() string {
+	sum := sha256.Sum256([]byte(AutoSubmitJS))
+	return CSP + "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()

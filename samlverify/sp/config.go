@@ -78,6 +78,17 @@ type Sessions interface {
 	Delete(ctx context.Context, token string) error
 }
 
+// SingleLogout ends the sessions an IdP's LogoutRequest names
+// (IdP-initiated single logout). authz/session's Memory and Redis stores
+// implement it.
+type SingleLogout interface {
+	// EndSAMLSessions ends the browser sessions idp signed nameID in with,
+	// those with one of sessionIndexes or, when there is none, all, with
+	// the tokens minted from them, on every replica. It returns how many
+	// were live.
+	EndSAMLSessions(ctx context.Context, idp, nameID string, sessionIndexes []string) (int, error)
+}
+
 // IdPs is where the SP finds the IdP to send a user to. *samlverify.IdPSet
 // and *samlverify.Source implement it.
 type IdPs interface {
@@ -107,6 +118,11 @@ type Config struct {
 	IdPNames map[string]string
 	// Sessions stores sessions. Required.
 	Sessions Sessions
+	// SingleLogout ends sessions for a verified LogoutRequest from an IdP
+	// (slo.go). Without one, such a request is answered with Responder
+	// status and ends nothing. default: Sessions, when it implements
+	// SingleLogout.
+	SingleLogout SingleLogout
 	// BindingKey is the secret (at least BindingKeySize random bytes) that seals
 	// the binding cookies carrying pending sign-ins from /saml/login to
 	// the ACS (binding.go). Every replica behind one BaseURL must have the
@@ -242,6 +258,9 @@ func (cfg *Config) event(e Event) {
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Verifier == nil || cfg.IdPs == nil || cfg.Sessions == nil {
 		return cfg, errors.New("sp: Config needs Verifier, IdPs and Sessions")
+	}
+	if cfg.SingleLogout == nil {
+		cfg.SingleLogout, _ = cfg.Sessions.(SingleLogout)
 	}
 	if err := cfg.checkBaseURL(); err != nil {
 		return cfg, err

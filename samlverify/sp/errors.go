@@ -151,27 +151,7 @@ func outcomeOf(err error) outcome {
 // cookie (samlverify guarantees it for its errors, and the SP's own carry
 // none).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	o := outcomeOf(err)
-	ref, rerr := h.randomHex(8)
-	if rerr != nil {
-		ref = "unavailable"
-	}
-	level := slog.LevelWarn
-	if o.status >= 500 {
-		level = slog.LevelError
-	}
-	attrs := []any{"path", r.URL.Path, "status", o.status, "reason", o.code, "ref", ref, "err", err.Error()}
-	if cause := errors.Unwrap(err); cause != nil && samlverify.ReasonOf(err) != "" {
-		attrs = append(attrs, "detail", cause.Error())
-	}
-	advice := samlverify.Advice(err)
-	if advice == "" {
-		advice = localAdvice[o.code]
-	}
-	if advice != "" {
-		attrs = append(attrs, "advice", advice)
-	}
-	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
+	o, ref, advice := h.logRefusal(r, err)
 	if r.URL.Path == ACSPath {
 		h.cfg.event(Event{Kind: EventACS, Outcome: o.code})
 	}
@@ -185,4 +165,31 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.RetryURL = LoginPath
 	}
 	h.render(w, o.status, "error", p)
+}
+
+// logRefusal logs err once under a fresh support reference, and returns
+// its outcome, the reference and the administrator's advice.
+func (h *Handler) logRefusal(r *http.Request, err error) (o outcome, ref, advice string) {
+	o = outcomeOf(err)
+	ref, rerr := h.randomHex(8)
+	if rerr != nil {
+		ref = "unavailable"
+	}
+	level := slog.LevelWarn
+	if o.status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"path", r.URL.Path, "status", o.status, "reason", o.code, "ref", ref, "err", err.Error()}
+	if cause := errors.Unwrap(err); cause != nil && samlverify.ReasonOf(err) != "" {
+		attrs = append(attrs, "detail", cause.Error())
+	}
+	advice = samlverify.Advice(err)
+	if advice == "" {
+		advice = localAdvice[o.code]
+	}
+	if advice != "" {
+		attrs = append(attrs, "advice", advice)
+	}
+	h.cfg.Logger.Log(r.Context(), level, "saml: request refused", attrs...)
+	return o, ref, advice
 }

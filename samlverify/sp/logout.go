@@ -10,10 +10,13 @@ import (
 	"net/url"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/samlverify"
 )
 
-// maxLogoutForm caps the logout form body.
-const maxLogoutForm = 8 << 10
+// maxLogoutForm caps the logout form body: room for an IdP's signed
+// LogoutRequest in the HTTP-POST binding (a few KiB, more with a
+// certificate chain) after form encoding.
+const maxLogoutForm = 64 << 10
 
 // Texts of the logout pages.
 const (
@@ -26,19 +29,29 @@ const (
 // the IdP's LogoutResponse (or its redirect back) lands. A GET never
 // changes anything, so a cross-site link to it cannot sign anyone out.
 func (h *Handler) handleLogoutPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("SAMLRequest") {
+		h.handleIdPLogout(w, r, samlverify.BindingRedirect)
+		return
+	}
 	c, err := r.Cookie(h.cfg.CookieName)
 	if err != nil || c.Value == "" || r.URL.Query().Has("SAMLResponse") {
-		h.render(w, http.StatusOK, "signedout", page{Title: "Signed out", Message: msgSignedOut, Links: []link{
-			{Text: "Sign in", URL: LoginPath + "?return_to=" + url.QueryEscape(HomePath), Primary: true},
-			{Text: "Your account page", URL: HomePath},
-		}})
+		h.render(w, http.StatusOK, "signedout", signedOutPage())
 		return
 	}
 	h.render(w, http.StatusOK, "logout", page{Title: "Sign out", Message: msgConfirmLogout, CSRF: csrfToken(c.Value),
 		Links: []link{{Text: "Back to your account page", URL: HomePath}}})
 }
 
-// handleLogout ends the caller's session. A bearer token (which browsers
+// signedOutPage is the signed-out page.
+func signedOutPage() page {
+	return page{Title: "Signed out", Message: msgSignedOut, Links: []link{
+		{Text: "Sign in", URL: LoginPath + "?return_to=" + url.QueryEscape(HomePath), Primary: true},
+		{Text: "Your account page", URL: HomePath},
+	}}
+}
+
+// handleLogout ends the caller's session, or, when the form carries a
+// SAMLRequest, answers the IdP's LogoutRequest (slo.go). A bearer token (which browsers
 // never attach by themselves) is simply revoked. A cookie session ends only
 // on a same-origin request (see sameOrigin), then the browser goes to the
 // IdP's single logout endpoint when its metadata has one.
@@ -46,6 +59,15 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutForm)
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, fmt.Errorf("%w: %v", errBadForm, err))
+		return
+	}
+	if r.PostForm.Has("SAMLRequest") {
+		h.handleIdPLogout(w, r, samlverify.BindingPOST)
+		return
+	}
+	if r.PostForm.Has("SAMLResponse") {
+		// The IdP's answer to our LogoutRequest, posted back.
+		h.render(w, http.StatusOK, "signedout", signedOutPage())
 		return
 	}
 	cred, err := authz.ExtractCredential(r.Header, h.cfg.CookieName)

@@ -38,9 +38,11 @@ func buildMetadata(cfg Config) ([]byte, error) {
 			enc.CreateElement("md:EncryptionMethod").CreateAttr("Algorithm", alg)
 		}
 	}
-	slo := d.CreateElement("md:SingleLogoutService")
-	slo.CreateAttr("Binding", bindingRedir)
-	slo.CreateAttr("Location", cfg.BaseURL+LogoutPath)
+	for _, b := range []string{bindingRedir, bindingPOST} {
+		slo := d.CreateElement("md:SingleLogoutService")
+		slo.CreateAttr("Binding", b)
+		slo.CreateAttr("Location", cfg.BaseURL+LogoutPath)
+	}
 	for _, f := range nameIDFormats(cfg.NameIDFormat) {
 		d.CreateElement("md:NameIDFormat").SetText(f)
 	}

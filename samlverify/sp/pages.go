@@ -23,8 +23,10 @@ type page struct {
 	// CSRF is the logout or confirmation form's token.
 	CSRF string
 	// Fields are the hidden fields of the command-line sign-in's
-	// confirmation form.
+	// confirmation form, or of the form that posts a SAML message on.
 	Fields []formField
+	// Action is where the "postform" page posts Fields.
+	Action string
 	// Links are what the person can do next.
 	Links []link
 	// Contact is the config's line saying whom to ask.
@@ -95,6 +97,10 @@ curl -H "Authorization: Bearer $(extauthz token)" {{.Server}}/v1/models/MODEL</p
 <p>Allow it only if you just ran <code>extauthz login</code> on this computer.</p>
 <form method="post" action="` + CLIAuthorizePath + `">{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">{{end}}<input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="cancel" class="secondary">Cancel</button></form>
 {{template "bottom" .}}{{end}}
+{{define "postform"}}{{template "top" .}}<p>{{.Message}}</p>
+<form method="post" action="{{.Action}}">{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">{{end}}<noscript><button type="submit">Continue</button></noscript></form>
+<script>` + webpage.AutoSubmitJS + `</script>
+{{template "bottom" .}}{{end}}
 {{define "signedout"}}{{template "top" .}}<p>{{.Message}}</p>
 {{template "bottom" .}}{{end}}
 {{define "unconfigured"}}{{template "top" .}}<p>{{.Message}}</p>
@@ -117,7 +123,11 @@ func renderPage(w http.ResponseWriter, status int, name string, p page) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", webpage.CSP)
+	if name == "postform" {
+		hd.Set("Content-Security-Policy", webpage.CSPAutoSubmit)
+	} else {
+		hd.Set("Content-Security-Policy", webpage.CSP)
+	}
 	hd.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
