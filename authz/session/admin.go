@@ -18,7 +18,8 @@ import (
 // the caller's context alone, not by Timeout: they may touch many keys.
 
 // Info is what an operator can learn about a stored session: no token and,
-// without the token, no identity beyond the name asked for.
+// without the token, no identity beyond the name asked for and the
+// session's metadata record (meta.go).
 type Info struct {
 	// Handle is the session's x-tfgate-session handle, as in the decision
 	// log.
@@ -28,6 +29,12 @@ type Info struct {
 	// KeyExpiresAt is when Redis will drop the session: ExpiresAt, or
 	// sooner when an idle timeout runs.
 	KeyExpiresAt time.Time
+	// Meta is the session's metadata record: its kind, IdP, creation, last
+	// use (zero when not recorded) and groups. HasMeta is false for a
+	// session stored before records existed, or one whose record does not
+	// open.
+	Meta    Meta
+	HasMeta bool
 }
 
 // SessionsOf lists the live sessions of subject (the SAML NameID), soonest
@@ -49,10 +56,12 @@ func (r *Redis) SessionsOf(ctx context.Context, subject string) ([]Info, error) 
 	}
 	pipe := r.client.Pipeline()
 	ttls := make([]*redis.DurationCmd, len(refs))
+	metas := make([]*redis.StringCmd, len(refs))
 	for i, ref := range refs {
 		ttls[i] = pipe.PTTL(ctx, sessionKey(r.prefix, ref))
+		metas[i] = pipe.Get(ctx, metaKey(r.prefix, ref.handle))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		r.noteError(ctx, err)
 		return nil, fmt.Errorf("session: reading session expiries: %w", err)
 	}
@@ -63,11 +72,17 @@ func (r *Redis) SessionsOf(ctx context.Context, subject string) ([]Info, error) 
 		if ttl <= 0 {
 			continue // gone: deleted, or idle past its timeout
 		}
-		out = append(out, Info{
+		in := Info{
 			Handle:       ref.handle,
 			ExpiresAt:    time.UnixMilli(int64(scores[i])),
 			KeyExpiresAt: now.Add(ttl).Truncate(time.Millisecond),
-		})
+		}
+		if b, err := metas[i].Bytes(); err == nil {
+			if m, err := openMeta(subject, ref.handle, b); err == nil {
+				in.Meta, in.HasMeta = m, true
+			}
+		}
+		out = append(out, in)
 	}
 	return out, nil
 }
@@ -208,7 +223,8 @@ type Stats struct {
 	// AuthnRequest IDs (and the token endpoint's one-time codes) and the
 	// replay cache (assertions, and used refresh tokens); Other keys under
 	// the prefix that are none of these.
-	Sessions, Handles, Subjects, Groups, Families, Revoked, SAML, Requests, Replays, Other int
+	// Metas the sessions' metadata records.
+	Sessions, Handles, Metas, Subjects, Groups, Families, Revoked, SAML, Requests, Replays, Other int
 	// Subscribers is how many connections listen for invalidations: about
 	// one per running tfgate replica with a cache.
 	Subscribers int
@@ -269,6 +285,7 @@ func (st *Stats) count(rest string) {
 		kindSession: &st.Sessions, kindHandle: &st.Handles, kindRequest: &st.Requests,
 		kindReplay: &st.Replays, kindSubject: &st.Subjects, kindGroup: &st.Groups,
 		kindFamily: &st.Families, kindRevoked: &st.Revoked, kindSAML: &st.SAML,
+		kindMeta: &st.Metas,
 	}
 	for k, p := range kindPrefixes {
 		if strings.HasPrefix(rest, p) {
@@ -282,6 +299,7 @@ func (st *Stats) count(rest string) {
 func (st *Stats) add(o Stats) {
 	st.Sessions += o.Sessions
 	st.Handles += o.Handles
+	st.Metas += o.Metas
 	st.Subjects += o.Subjects
 	st.Groups += o.Groups
 	st.Families += o.Families

@@ -14,6 +14,7 @@ import (
 // subject, group and handle, statistics, and invalidations across replicas.
 var redisCases = map[string]func(t *testing.T, h *harness){
 	"SessionsOf":         testSessionsOf,
+	"SessionsOfMeta":     testSessionsOfMeta,
 	"RevokeHandle":       testRevokeHandle,
 	"RevokeSubject":      testRevokeSubject,
 	"RevokeGroup":        testRevokeGroup,
@@ -95,6 +96,169 @@ func testSessionsOf(t *testing.T, h *harness) {
 	}
 	if infos, _ := r.SessionsOf(ctx, "nobody"); len(infos) != 0 {
 		t.Errorf("unknown subject: %v", infos)
+	}
+}
+
+// testSessionsOfMeta: SessionsOf shows each session's metadata record
+// (meta.go): its kind from Family, Access and Auth, the IdP, creation,
+// expiry and groups; the last use once a Lookup records it (at most once
+// per TouchInterval); nothing for a record that does not open under the
+// subject and handle it is listed for; and a record deleted with its
+// session is never written again by a late Lookup.
+func testSessionsOfMeta(t *testing.T, h *harness) {
+	ctx := context.Background()
+	r := h.store.(*Redis)
+	created := h.clock.Now()
+	browser := h.token(t)
+	bs := h.session(time.Hour)
+	if err := r.Create(ctx, browser, bs); err != nil {
+		t.Fatal(err)
+	}
+	root := authz.SessionHandle(browser)
+	kinds := []struct {
+		kind string
+		edit func(s *authz.Session)
+	}{
+		{KindCLI, func(s *authz.Session) { s.Family = root + "/g1" }},
+		{KindCLIRefresh, func(s *authz.Session) { s.Family, s.Access = root+"/g1", "acc" }},
+		{KindToken, func(s *authz.Session) { s.Family = "f2" }},
+		{KindTokenRefresh, func(s *authz.Session) { s.Family, s.Access = "f2", "acc" }},
+		{KindK8s, func(s *authz.Session) { s.Family, s.Auth, s.IdP = "f3", authz.AuthK8s, "" }},
+	}
+	toks := map[string]string{KindBrowser: browser}
+	for i, k := range kinds {
+		tok := h.token(t)
+		s := h.session(time.Hour + time.Duration(i+1)*time.Minute) // listed in this order
+		k.edit(&s)
+		if err := r.Create(ctx, tok, s); err != nil {
+			t.Fatalf("Create %s: %v", k.kind, err)
+		}
+		toks[k.kind] = tok
+	}
+	infos, err := r.SessionsOf(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKinds := []string{KindBrowser, KindCLI, KindCLIRefresh, KindToken, KindTokenRefresh, KindK8s}
+	if len(infos) != len(wantKinds) {
+		t.Fatalf("SessionsOf lists %d sessions, want %d", len(infos), len(wantKinds))
+	}
+	for i, in := range infos {
+		m := in.Meta
+		if !in.HasMeta || m.Kind != wantKinds[i] {
+			t.Errorf("session %d: HasMeta %v, Kind %q; want %q", i, in.HasMeta, m.Kind, wantKinds[i])
+		}
+		if in.Handle != authz.SessionHandle(toks[wantKinds[i]]) {
+			t.Errorf("session %d (%s): handle %s is not its token's", i, wantKinds[i], in.Handle)
+		}
+		wantIdP := "https://idp.example.com"
+		if m.Kind == KindK8s {
+			wantIdP = ""
+		}
+		if m.IdP != wantIdP || !m.CreatedAt.Equal(created) || !m.ExpiresAt.Equal(in.ExpiresAt) ||
+			!slices.Equal(m.Groups, []string{"ml-readers", "ml-admins"}) || !m.LastUsed.IsZero() {
+			t.Errorf("session %d (%s): Meta = %+v; want IdP %q, CreatedAt %v, ExpiresAt %v, the groups, no last use",
+				i, m.Kind, m, wantIdP, created, in.ExpiresAt)
+		}
+	}
+
+	// A use is recorded once per TouchInterval (default 1m): the second
+	// Lookup within it writes nothing; one after it does.
+	lastUsed := func(tok string) time.Time {
+		t.Helper()
+		infos, err := r.SessionsOf(ctx, "alice@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range infos {
+			if in.Handle == authz.SessionHandle(tok) {
+				return in.Meta.LastUsed
+			}
+		}
+		t.Fatalf("session %s not listed", authz.SessionHandle(tok))
+		return time.Time{}
+	}
+	h.clock.Advance(2 * time.Minute)
+	first := h.clock.Now()
+	for _, kind := range []string{KindBrowser, KindCLI} {
+		if _, err := r.Lookup(ctx, toks[kind]); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Advance(10 * time.Second)
+		if _, err := r.Lookup(ctx, toks[kind]); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Advance(-10 * time.Second)
+		if got := lastUsed(toks[kind]); !got.Equal(first) {
+			t.Errorf("%s: LastUsed = %v after two Lookups 10s apart, want the first, %v", kind, got, first)
+		}
+	}
+	h.clock.Advance(time.Minute)
+	if _, err := r.Lookup(ctx, toks[KindCLI]); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(toks[KindCLI]); !got.Equal(h.clock.Now()) {
+		t.Errorf("LastUsed = %v a minute later, want %v", got, h.clock.Now())
+	}
+
+	// With an idle timeout, the idle write records the use. TouchInterval
+	// is short because the key's TTL runs on Redis's clock, not the test's.
+	idle := h.reopen(Lifetime{Idle: time.Hour, TouchInterval: time.Millisecond}).(*Redis)
+	itok := h.token(t)
+	if err := idle.Create(ctx, itok, h.session(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	h.clock.Advance(3 * time.Minute)
+	if _, err := idle.Lookup(ctx, itok); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(itok); !got.Equal(h.clock.Now()) {
+		t.Errorf("idle session: LastUsed = %v after a touching Lookup, want %v", got, h.clock.Now())
+	}
+
+	// A record moved onto another session's key does not open: the
+	// session is listed, without metadata.
+	c := r.client
+	b, err := c.Get(ctx, metaKey(r.prefix, authz.SessionHandle(toks[KindToken]))).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, metaKey(r.prefix, authz.SessionHandle(toks[KindK8s])), b, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openMeta("bob@example.com", authz.SessionHandle(toks[KindToken]), b); err == nil {
+		t.Error("a record opened under another subject")
+	}
+	infos, err = r.SessionsOf(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Handle == authz.SessionHandle(toks[KindK8s]) && in.HasMeta {
+			t.Errorf("a record copied from another session opened: %+v", in.Meta)
+		}
+	}
+	// (The dump check refuses a record that opens for no session.)
+	if err := c.Del(ctx, metaKey(r.prefix, authz.SessionHandle(toks[KindK8s]))).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deleted with its session, and not recreated by a Lookup that read
+	// the session just before (SET XX): neither write path brings it back.
+	s, err := r.Lookup(ctx, toks[KindCLI])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, toks[KindCLI]); err != nil {
+		t.Fatal(err)
+	}
+	gone := authz.SessionHandle(toks[KindCLI])
+	h.clock.Advance(time.Hour)
+	r.noteUse(ctx, gone, s, h.clock.Now())
+	idle.touch(ctx, sessionKey(r.prefix, refOf(toks[KindCLI])), gone, s, time.Millisecond, h.clock.Now())
+	if n, err := c.Exists(ctx, metaKey(r.prefix, gone)).Result(); err != nil || n != 0 {
+		t.Errorf("the record of a deleted session exists (%d, %v) after a late write", n, err)
 	}
 }
 
@@ -183,7 +347,7 @@ func testStats(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	st.Masters, st.Subscribers = 0, 0 // depend on the deployment
-	want := Stats{Sessions: 2, Handles: 2, Subjects: 2, Groups: 2, SAML: 2, Requests: 1, Replays: 1}
+	want := Stats{Sessions: 2, Handles: 2, Metas: 2, Subjects: 2, Groups: 2, SAML: 2, Requests: 1, Replays: 1}
 	if st != want {
 		t.Errorf("Stats = %+v, want %+v", st, want)
 	}

@@ -14,7 +14,7 @@ import (
 // the suite used may be in it, and every key must expire.
 func checkFullDump(t *testing.T, tokens []string, nodes []*redis.Client) {
 	ctx := context.Background()
-	n := 0
+	n, metas := 0, 0
 	for _, node := range nodes {
 		conn := node.Conn()          // one connection, so READONLY applies to what follows
 		_ = conn.ReadOnly(ctx).Err() // a cluster replica serves reads only after it
@@ -25,6 +25,10 @@ func checkFullDump(t *testing.T, tokens []string, nodes []*redis.Client) {
 		for _, k := range keys {
 			sk := dumpKey(t, conn, k)
 			n++
+			if strings.Contains(k, ":"+kindPrefixes[kindMeta]+"{") {
+				metas++
+				checkMetaDump(t, sk)
+			}
 			if sk.TTL <= 0 {
 				t.Errorf("%s: key %s has no TTL", node.Options().Addr, k)
 			}
@@ -42,11 +46,43 @@ func checkFullDump(t *testing.T, tokens []string, nodes []*redis.Client) {
 		}
 		conn.Close()
 	}
-	if n == 0 || len(tokens) == 0 {
-		t.Fatalf("the dump holds %d keys for %d tokens; the check would be vacuous", n, len(tokens))
+	if n == 0 || len(tokens) == 0 || metas == 0 {
+		t.Fatalf("the dump holds %d keys (%d metadata records) for %d tokens; the check would be vacuous", n, metas, len(tokens))
 	}
-	t.Logf("%d keys on %d nodes hold none of %d tokens and no name", n, len(nodes), len(tokens))
+	t.Logf("%d keys on %d nodes (%d metadata records) hold none of %d tokens and no name", n, len(nodes), metas, len(tokens))
 }
+
+// checkMetaDump: a session's metadata record (meta.go) is sealed, so its
+// value reveals nothing in plaintext: not the JSON of Meta (its field names
+// and kinds), nor a name (the secrets, checked by the caller). It must be
+// the record of a subject the suite signs in, opening under that subject
+// and the handle in its key only: that proves it is the record, sealed,
+// and not an empty or foreign value that would pass the checks vacuously.
+func checkMetaDump(t *testing.T, sk storedKey) {
+	t.Helper()
+	for _, plain := range []string{`"k":"`, `"i":"`, `"c":"`, `"e":"`, `"g":[`, KindBrowser, KindCLIRefresh, KindToken, KindTokenRefresh} {
+		if strings.Contains(sk.Value, plain) || strings.Contains(sk.Dump, plain) {
+			t.Errorf("metadata record %s holds %q in the clear", sk.Key, plain)
+		}
+	}
+	if len(sk.Value) < sealHeader+16 || sk.Value[0] != sealVersion {
+		t.Errorf("metadata record %s is not sealed: %q", sk.Key, sk.Value)
+	}
+	_, rest, _ := strings.Cut(sk.Key, ":"+kindPrefixes[kindMeta]+"{")
+	handle := strings.TrimSuffix(rest, "}")
+	for _, subject := range dumpSubjects {
+		if _, err := openMeta(subject, handle, []byte(sk.Value)); err == nil {
+			if _, err := openMeta(subject, handle[1:]+handle[:1], []byte(sk.Value)); err == nil {
+				t.Errorf("metadata record %s opens under another handle", sk.Key)
+			}
+			return
+		}
+	}
+	t.Errorf("metadata record %s opens under none of the suite's subjects %q", sk.Key, dumpSubjects)
+}
+
+// dumpSubjects are the subjects the Redis suites sign in.
+var dumpSubjects = []string{"alice@example.com", "bob@example.com", "carol@example.com", "failover@example.com", "a", "b", "s", "alice"}
 
 // dumpKeys returns every key under prefix on nodes (masters only: a replica
 // holds copies), with what a dump would show of it.

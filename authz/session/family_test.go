@@ -311,6 +311,7 @@ func TestRedisFamilyKeys(t *testing.T) {
 	expectKeys(t, c, map[string]time.Duration{
 		"tfgate:s:{" + h + "}:" + Hash(tok):       time.Hour, // no idle timeout
 		"tfgate:h:{" + h + "}":                    time.Hour,
+		"tfgate:m:{" + h + "}":                    time.Hour, // the metadata record, gone with the session
 		"tfgate:u:" + Hash("tfgate subject\x00a"): time.Hour,
 		fam: time.Hour,
 	})

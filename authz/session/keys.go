@@ -21,6 +21,7 @@ const (
 	kindFamily              // the sessions of one family (a sorted set)
 	kindRevoked             // a revoked family's tombstone
 	kindSAML                // the sessions of one IdP sign-in (a sorted set, slo.go)
+	kindMeta                // a session's metadata record: "m:{handle}" (meta.go)
 )
 
 // kindPrefixes are the Redis key segments of each kind, after the prefix.
@@ -34,6 +35,7 @@ var kindPrefixes = [...]string{
 	kindFamily:  "f:",
 	kindRevoked: "fx:",
 	kindSAML:    "sl:",
+	kindMeta:    "m:",
 }
 
 // Domain separators of the index hashes, so that a subject and a group

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,9 @@ type Redis struct {
 	tombstoneTTL time.Duration
 	// lag hears invalidation lags (ObserveInvalidationLag).
 	lag atomic.Pointer[func(time.Duration)]
+	// used is when this process last recorded the use of each session
+	// that has no idle timeout (noteUse).
+	used usedTimes
 }
 
 // Interface guards.
@@ -185,6 +189,10 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 	if err != nil {
 		return err
 	}
+	meta, err := sealMeta(s.Subject, ref.handle, metaOf(s, time.Time{}), r.rand)
+	if err != nil {
+		return err
+	}
 	outer := ctx
 	ctx, cancel := r.writeContext(ctx)
 	defer cancel()
@@ -196,6 +204,7 @@ func (r *Redis) Create(ctx context.Context, token string, s authz.Session) error
 	err = r.write(ctx, skey, func(p redis.Pipeliner) {
 		p.Set(ctx, handleKey(r.prefix, ref.handle), ref.hash, abs)
 		set = p.Set(ctx, skey, sealed, keyTTL)
+		p.Set(ctx, metaKey(r.prefix, ref.handle), meta, keyTTL)
 	})
 	if err == nil {
 		err = set.Err()
@@ -264,7 +273,9 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 		return authz.Session{}, ErrExpired
 	}
 	if r.life.Idle > 0 && s.Family == "" {
-		r.touch(ctx, key, pttl, s.ExpiresAt.Sub(now))
+		r.touch(ctx, key, ref.handle, s, pttl, now)
+	} else {
+		r.noteUse(ctx, ref.handle, s, now)
 	}
 	return s, nil
 }
@@ -312,14 +323,80 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, time.Duration, err
 }
 
 // touch extends an idle session's TTL to min(Idle, time left) when it has
-// run down by at least TouchInterval. A failed touch is not the lookup's
-// failure: the session is live now, and the next lookup touches it again.
-func (r *Redis) touch(ctx context.Context, key string, pttl, left time.Duration) {
-	target := min(r.life.Idle, left)
+// run down by at least TouchInterval, and rewrites its metadata record
+// (meta.go) with now as its last use and the same TTL; SET XX, so a
+// record deleted meanwhile (a revocation) stays deleted. A failed touch is
+// not the lookup's failure: the session is live now, and the next lookup
+// touches it again.
+func (r *Redis) touch(ctx context.Context, key, handle string, s authz.Session, pttl time.Duration, now time.Time) {
+	target := min(r.life.Idle, s.ExpiresAt.Sub(now))
 	if pttl <= 0 || target-pttl < r.life.TouchInterval {
 		return
 	}
-	_ = r.client.PExpire(ctx, key, atLeastMillisecond(target)).Err()
+	ttl := atLeastMillisecond(target)
+	meta, err := sealMeta(s.Subject, handle, metaOf(s, now), r.rand)
+	pipe := r.client.Pipeline()
+	pipe.PExpire(ctx, key, ttl)
+	if err == nil {
+		pipe.SetArgs(ctx, metaKey(r.prefix, handle), meta, redis.SetArgs{Mode: "XX", TTL: ttl})
+	}
+	_, err = pipe.Exec(ctx)
+	r.noteError(ctx, err)
+}
+
+// noteUse records now as the last use of a session that has no idle
+// timeout (touch does it for the others) in its metadata record, at most
+// once per TouchInterval per process: SET XX KEEPTTL, so a record deleted
+// meanwhile stays deleted and the TTL stays the session's. Like touch, a
+// failure is not the lookup's.
+func (r *Redis) noteUse(ctx context.Context, handle string, s authz.Session, now time.Time) {
+	if !r.used.due(handle, now, r.life.TouchInterval) {
+		return
+	}
+	meta, err := sealMeta(s.Subject, handle, metaOf(s, now), r.rand)
+	if err != nil {
+		return
+	}
+	err = r.client.SetArgs(ctx, metaKey(r.prefix, handle), meta, redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if errors.Is(err, redis.Nil) {
+		err = nil // no record: a session stored before records, or deleted
+	}
+	r.noteError(ctx, err)
+}
+
+// usedTimesMax bounds usedTimes: past it, entries older than the interval
+// go, and if that is not enough, all of them (a few extra writes).
+const usedTimesMax = 1 << 14
+
+// usedTimes remembers when noteUse last wrote each handle.
+type usedTimes struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// due reports whether handle's use should be written at now, and if so
+// remembers now as its last write.
+func (u *usedTimes) due(handle string, now time.Time, every time.Duration) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if last, ok := u.at[handle]; ok && now.Sub(last) < every && !now.Before(last) {
+		return false
+	}
+	if u.at == nil {
+		u.at = make(map[string]time.Time)
+	}
+	if len(u.at) >= usedTimesMax {
+		for h, t := range u.at {
+			if now.Sub(t) >= every {
+				delete(u.at, h)
+			}
+		}
+		if len(u.at) >= usedTimesMax {
+			clear(u.at)
+		}
+	}
+	u.at[handle] = now
+	return true
 }
 
 // Delete removes the session token names, and every session minted from
@@ -384,7 +461,7 @@ func (r *Redis) deleteRef(ctx context.Context, ref ref) (bool, error) {
 	var del *redis.IntCmd
 	err := r.write(ctx, skey, func(p redis.Pipeliner) {
 		del = p.Del(ctx, skey)
-		p.Del(ctx, handleKey(r.prefix, ref.handle))
+		p.Del(ctx, handleKey(r.prefix, ref.handle), metaKey(r.prefix, ref.handle))
 	})
 	if err == nil {
 		err = del.Err()

@@ -181,6 +181,7 @@ func TestRedisKeys(t *testing.T) {
 	want := map[string]time.Duration{
 		"tfgate:s:{" + h + "}:" + Hash(tok):       30 * time.Minute, // the idle timeout
 		"tfgate:h:{" + h + "}":                    time.Hour,
+		"tfgate:m:{" + h + "}":                    30 * time.Minute, // the metadata record, with the session
 		"tfgate:u:" + Hash("tfgate subject\x00a"): time.Hour,
 		"tfgate:g:" + Hash("tfgate group\x00g1"):  time.Hour,
 		"tfgate:g:" + Hash("tfgate group\x00g2"):  time.Hour,

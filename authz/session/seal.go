@@ -83,6 +83,11 @@ func newAEAD(token string) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
+	return aeadOfKey(key)
+}
+
+// aeadOfKey is AES-256-GCM under key.
+func aeadOfKey(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -97,12 +102,18 @@ func seal(token, hash string, plain []byte, rand io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: sealing: %w", err)
 	}
+	return sealWith(aead, hash, plain, rand)
+}
+
+// sealWith is seal with the AEAD given and ad as the additional data (the
+// metadata records' use, meta.go).
+func sealWith(aead cipher.AEAD, ad string, plain []byte, rand io.Reader) ([]byte, error) {
 	out := make([]byte, sealHeader, sealHeader+len(plain)+aead.Overhead())
 	out[0] = sealVersion
 	if _, err := io.ReadFull(rand, out[1:sealHeader]); err != nil {
 		return nil, fmt.Errorf("session: sealing: reading a nonce: %w", err)
 	}
-	return aead.Seal(out, out[1:sealHeader], plain, []byte(hash)), nil
+	return aead.Seal(out, out[1:sealHeader], plain, []byte(ad)), nil
 }
 
 // unseal opens a value sealed for token and hash. Anything that does not
@@ -115,7 +126,16 @@ func unseal(token, hash string, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	plain, err := aead.Open(nil, sealed[1:sealHeader], sealed[sealHeader:], []byte(hash))
+	return openWith(aead, hash, sealed)
+}
+
+// openWith opens a value sealed by sealWith with this AEAD and ad. Anything
+// that does not open is ErrCorrupt.
+func openWith(aead cipher.AEAD, ad string, sealed []byte) ([]byte, error) {
+	if len(sealed) < sealHeader || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("%w: not a sealed value", ErrCorrupt)
+	}
+	plain, err := aead.Open(nil, sealed[1:sealHeader], sealed[sealHeader:], []byte(ad))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

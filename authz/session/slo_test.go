@@ -128,6 +128,7 @@ func TestRedisSAMLKeys(t *testing.T) {
 	expectKeys(t, c, map[string]time.Duration{
 		"tfgate:s:{" + h + "}:" + Hash(tok):       time.Hour,
 		"tfgate:h:{" + h + "}":                    time.Hour,
+		"tfgate:m:{" + h + "}":                    time.Hour, // the metadata record (meta.go)
 		"tfgate:u:" + Hash("tfgate subject\x00a"): time.Hour,
 		byName:  time.Hour,
 		byIndex: time.Hour,

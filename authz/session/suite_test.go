@@ -175,12 +175,12 @@ func testCreateLookup(t *testing.T, h *harness) {
 	}
 	assertSession(t, got, want)
 	// Proves the backend view works, so the key checks are not vacuous:
-	// a session, its handle, the indexes of its subject and 2 groups, and
-	// its IdP's single logout index (slo.go).
+	// a session, its handle, its metadata record, the indexes of its
+	// subject and 2 groups, and its IdP's single logout index (slo.go).
 	if h.backend != nil {
 		keys := h.backend(t)
-		if len(keys) != 6 || len(sessionKeys(keys)) != 1 {
-			t.Errorf("backend holds %d keys (%d sessions) after one Create, want 6 (1)", len(keys), len(sessionKeys(keys)))
+		if len(keys) != 7 || len(sessionKeys(keys)) != 1 {
+			t.Errorf("backend holds %d keys (%d sessions) after one Create, want 7 (1)", len(keys), len(sessionKeys(keys)))
 		}
 	}
 }

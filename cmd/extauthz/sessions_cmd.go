@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,8 +49,28 @@ use (sessions.store: redis). A revocation reaches every replica at once.`,
 	var user, group, handle string
 	var asJSON bool
 	list := &cobra.Command{
-		Use:     "list --user SUBJECT",
-		Short:   "List a user's sessions",
+		Use:   "list --user SUBJECT",
+		Short: "List a user's sessions",
+		Long: `List the live sessions of one user (the SAML NameID), soonest to end first.
+
+Columns:
+  SESSION    the handle: x-tfgate-session, "session" in the decision log, and what
+             revoke --session takes
+  KIND       browser        a browser's SAML sign-in (the cookie)
+             cli            an access token of extauthz login
+             cli-refresh    the refresh token of that login
+             token          an access token for a SAML assertion (the token endpoint)
+             token-refresh  the refresh token of that grant
+             k8s            a token exchanged for a Kubernetes service-account token
+  FROM       the IdP (entity ID) that signed the user in
+  CREATED    when the session or token was issued
+  LAST USED  its last use as a server saw it (recorded at most once a minute per
+             server; a server's session cache hides uses for sessions.redis.cache.ttl);
+             "-": not used since it was issued
+  EXPIRES    when it ends; "(idle)" when the idle timeout ends it first unless used
+  GROUPS     the groups its sign-in asserted
+
+--json prints the same with exact times (RFC 3339, UTC).`,
 		Example: `  extauthz sessions list --user alice --config /etc/tfgate/extauthz.yaml`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -57,7 +78,7 @@ use (sessions.store: redis). A revocation reaches every replica at once.`,
 				return usagef("--user is required")
 			}
 			return withStore(c, func(ctx context.Context, store *session.Redis) error {
-				return listSessions(ctx, store, user, asJSON, c.OutOrStdout())
+				return listSessions(ctx, store, user, asJSON, c.OutOrStdout(), time.Now())
 			})
 		},
 	}
@@ -122,7 +143,7 @@ func openSessions(path string) (*session.Redis, func(), error) {
 	return store, func() { client.Close() }, nil
 }
 
-func listSessions(ctx context.Context, store *session.Redis, user string, asJSON bool, stdout io.Writer) error {
+func listSessions(ctx context.Context, store *session.Redis, user string, asJSON bool, stdout io.Writer, now time.Time) error {
 	if user == "" {
 		return usagef("--user is required")
 	}
@@ -133,30 +154,93 @@ func listSessions(ctx context.Context, store *session.Redis, user string, asJSON
 	if asJSON {
 		type row struct {
 			Session   string    `json:"session"`
+			Kind      string    `json:"kind,omitempty"`
+			IdP       string    `json:"idp,omitempty"`
+			CreatedAt time.Time `json:"created_at,omitzero"`
+			LastUsed  time.Time `json:"last_used,omitzero"`
 			ExpiresAt time.Time `json:"expires_at"`
 			IdleUntil time.Time `json:"idle_until"`
+			Groups    []string  `json:"groups,omitempty"`
 		}
 		rows := make([]row, 0, len(infos))
 		for _, in := range infos {
-			rows = append(rows, row{in.Handle, in.ExpiresAt.UTC(), in.KeyExpiresAt.UTC()})
+			r := row{Session: in.Handle, ExpiresAt: in.ExpiresAt.UTC(), IdleUntil: in.KeyExpiresAt.UTC()}
+			if m := in.Meta; in.HasMeta {
+				r.Kind, r.IdP, r.CreatedAt, r.LastUsed, r.Groups = m.Kind, m.IdP, m.CreatedAt.UTC(), m.LastUsed.UTC(), m.Groups
+			}
+			rows = append(rows, r)
 		}
 		return json.NewEncoder(stdout).Encode(rows)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tEXPIRES\tIDLE UNTIL")
-	for _, in := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Handle, in.ExpiresAt.UTC().Format(time.RFC3339), in.KeyExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if len(infos) == 0 {
 		return fmt.Errorf("no live sessions of %q. --user is the SAML NameID exactly as the IdP sends it: "+
 			"the \"subject\" of /saml/whoami and x-tfgate-user in the decision log (often not the email; "+
 			"the development IdP's are alice, bob, carol and dave)", user)
 	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tKIND\tFROM\tCREATED\tLAST USED\tEXPIRES\tGROUPS")
+	kinds := map[string]int{}
+	for _, in := range infos {
+		expires := "in " + roughDuration(in.ExpiresAt.Sub(now))
+		if in.KeyExpiresAt.Before(in.ExpiresAt.Add(-time.Second)) {
+			// Redis drops it sooner: the idle timeout runs first.
+			expires = "in " + roughDuration(in.KeyExpiresAt.Sub(now)) + " (idle)"
+		}
+		kind, from, created, used, groups := "-", "-", "-", "-", "-"
+		if m := in.Meta; in.HasMeta {
+			kind, created, used = m.Kind, ago(now, m.CreatedAt), ago(now, m.LastUsed)
+			if m.IdP != "" {
+				from = m.IdP
+			}
+			if len(m.Groups) > 0 {
+				groups = strings.Join(m.Groups, ",")
+			}
+		}
+		kinds[kind]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Handle, kind, from, created, used, expires, groups)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d session(s) of %s (browser sessions and the tokens signed in from them)\n", len(infos), user)
+	var counts []string
+	for _, k := range []string{session.KindBrowser, session.KindCLI, session.KindCLIRefresh,
+		session.KindToken, session.KindTokenRefresh, session.KindK8s, "-"} {
+		if n := kinds[k]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, map[bool]string{true: "unknown kind (stored before kinds were recorded)", false: k}[k == "-"]))
+		}
+	}
+	fmt.Fprintf(stdout, "%d session(s) of %s: %s\n", len(infos), user, strings.Join(counts, ", "))
 	return nil
+}
+
+// ago says how long before now t was, to the minute ("-" when t is unknown).
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if d := now.Sub(t); d >= 30*time.Second {
+		return roughDuration(d) + " ago"
+	}
+	return "just now"
+}
+
+// roughDuration is d to the minute, as a person reads it: 7m, 2h, 2h05m,
+// 3d04h.
+func roughDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d < 48*time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
+	default:
+		d = d.Round(time.Hour)
+		return fmt.Sprintf("%dd%02dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	}
 }
 
 func revokeSessions(ctx context.Context, store *session.Redis, user, group, handle string, stdout io.Writer) error {
@@ -219,6 +303,7 @@ func sessionStats(ctx context.Context, store *session.Redis, asJSON bool, stdout
 	}{
 		{"sessions", "sessions and tokens (browser sign-ins, and tokens of extauthz login)", st.Sessions},
 		{"session_handles", "handles (one per session, for revoke --session)", st.Handles},
+		{"session_records", "metadata records (one per session, for sessions list)", st.Metas},
 		{"subject_indexes", "users with sessions", st.Subjects},
 		{"group_indexes", "groups with signed-in members", st.Groups},
 		{"family_indexes", "sign-ins with tokens (families)", st.Families},

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/internal/redistest"
 	"github.com/tfgate/tfgate/rego"
 )
@@ -283,5 +284,102 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("waited %v for %s", d, what)
 		}
+	}
+}
+
+// TestSessionsListGolden lists one user's sessions of every kind, stored
+// in a real redis-server as the servers store them, and compares the table
+// with testdata/cli/sessions-list.golden: kind, IdP, creation, last use,
+// expiry (the idle timeout's when sooner) and groups, read from each
+// session's sealed metadata record; "-" for a session stored without one.
+// Tokens are fixed, so the handles are too; times are relative to the
+// minute, so the table does not depend on when the test runs.
+func TestSessionsListGolden(t *testing.T) {
+	t.Parallel()
+	file, cfg := writeRedisConfig(t, "    addrs: [\""+redistest.Start(t).Addr+"\"]\n", "  idle_timeout: 30m\n")
+	store, client, err := newRedisStore(cfg.Sessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	now := time.Now()
+	const idp = "https://idp.example.com/saml/metadata"
+	root := authz.SessionHandle("tfg_golden_browser")
+	sessions := []struct {
+		token string
+		s     authz.Session
+	}{
+		{"tfg_golden_browser", authz.Session{IdP: idp, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(time.Hour)}},
+		{"tfg_golden_cli", authz.Session{IdP: idp, Family: root + "/g1", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(2 * time.Hour)}},
+		{"tfg_golden_cli_refresh", authz.Session{IdP: idp, Family: root + "/g1", Access: "x", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(3 * time.Hour)}},
+		{"tfg_golden_token", authz.Session{IdP: idp, Family: "f2", CreatedAt: now.Add(-30 * time.Minute), ExpiresAt: now.Add(4 * time.Hour)}},
+		{"tfg_golden_token_refresh", authz.Session{IdP: idp, Family: "f2", Access: "x", CreatedAt: now.Add(-30 * time.Minute), ExpiresAt: now.Add(5 * time.Hour)}},
+		{"tfg_golden_k8s", authz.Session{Auth: authz.AuthK8s, Family: "f3", Groups: []string{"system:serviceaccounts"}, CreatedAt: now.Add(-3 * time.Minute), ExpiresAt: now.Add(6*time.Hour + 30*time.Minute)}},
+		{"tfg_golden_old", authz.Session{IdP: idp, CreatedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(7 * time.Hour)}},
+	}
+	for _, c := range sessions {
+		c.s.Subject, c.s.Email = "alice", "alice@example.com"
+		if c.s.Groups == nil {
+			c.s.Groups = []string{"ml-engineers", "ml-readers"}
+		}
+		if err := store.Create(ctx, c.token, c.s); err != nil {
+			t.Fatalf("Create %s: %v", c.token, err)
+		}
+	}
+	// A session stored before metadata records existed has none.
+	old := cfg.Sessions.Redis.Prefix + "m:{" + authz.SessionHandle("tfg_golden_old") + "}"
+	if n, err := client.Del(ctx, old).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL %s = %d, %v", old, n, err)
+	}
+	// Uses five minutes ago, by a server whose clock says so: the idle
+	// write (every millisecond here) records the browser's, and the
+	// once-a-minute write the CLI token's.
+	fiveAgo, err := session.NewRedis(client, session.RedisConfig{
+		Prefix: cfg.Sessions.Redis.Prefix, Timeout: time.Second,
+		Lifetime: session.Lifetime{Idle: 30 * time.Minute, TouchInterval: time.Millisecond},
+		Now:      func() time.Time { return time.Now().Add(-5 * time.Minute) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // so the idle deadline has run down by TouchInterval
+	for _, tok := range []string{"tfg_golden_browser", "tfg_golden_cli"} {
+		if _, err := fiveAgo.Lookup(ctx, tok); err != nil {
+			t.Fatalf("Lookup %s: %v", tok, err)
+		}
+	}
+
+	code, out, errOut := runOut(t, "sessions", "list", "--user", "alice", "--config", file)
+	if code != 0 || errOut != "" {
+		t.Fatalf("sessions list: exit %d, stderr:\n%s", code, errOut)
+	}
+	golden(t, "sessions-list.golden", out)
+
+	code, out, errOut = runOut(t, "sessions", "list", "--user", "alice", "--json", "--config", file)
+	var rows []struct {
+		Session   string    `json:"session"`
+		Kind      string    `json:"kind"`
+		IdP       string    `json:"idp"`
+		CreatedAt time.Time `json:"created_at"`
+		LastUsed  time.Time `json:"last_used"`
+		ExpiresAt time.Time `json:"expires_at"`
+		IdleUntil time.Time `json:"idle_until"`
+		Groups    []string  `json:"groups"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != len(sessions) {
+		t.Fatalf("sessions list --json: exit %d, output:\n%s%s\nwant %d rows", code, out, errOut, len(sessions))
+	}
+	b := rows[0]
+	if b.Session != root || b.Kind != session.KindBrowser || b.IdP != idp ||
+		!b.CreatedAt.Equal(sessions[0].s.CreatedAt.Truncate(time.Nanosecond).UTC()) ||
+		b.LastUsed.IsZero() || !b.IdleUntil.Before(b.ExpiresAt) || strings.Join(b.Groups, ",") != "ml-engineers,ml-readers" {
+		t.Errorf("sessions list --json: the browser session is %+v", b)
+	}
+	if last := rows[len(rows)-1]; last.Kind != "" || !last.CreatedAt.IsZero() {
+		t.Errorf("sessions list --json: the session without a record is %+v, want no kind or times", last)
+	}
+	if strings.Contains(out, "tfg_golden") {
+		t.Errorf("sessions list --json prints a token:\n%s", out)
 	}
 }
