@@ -214,55 +214,17 @@ func TestTokens(t *testing.T) {
 	})
 
 	t.Run("command-line sign-in and sign-out", func(t *testing.T) {
-		const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-		const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-		const redirect = "http://127.0.0.1:53682/callback"
 		b := newSAMLBrowser(t)
-		authorize := s.base + sp.CLIAuthorizePath + "?" + url.Values{
-			"redirect_uri": {redirect}, "state": {"xyz"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
-		}.Encode()
-		login := hop(t, mustNavigate(t, b, authorize), http.StatusFound)
-		if !strings.HasPrefix(login, s.base+sp.LoginPath+"?return_to=") {
-			t.Fatalf("authorize without a session went to %q", login)
-		}
-		resp, page := b.navigate(hop(t, mustNavigate(t, b, login), http.StatusFound))
-		action, fields, err := devidp.SubmitSignIn(t.Context(), b.c, resp, page, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, _ = b.submit(action, fields)
-		back := hop(t, resp, http.StatusSeeOther)
-		if !strings.HasPrefix(back, s.base+sp.CLIAuthorizePath+"?") {
-			t.Fatalf("after sign-in the browser went to %q", back)
-		}
-		// Signed in, the authorize endpoint asks for confirmation; a GET
-		// never issues a code.
-		resp, page = b.navigate(back)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
-			t.Fatalf("authorize after sign-in: %d %q, want the confirmation page", resp.StatusCode, resp.Header.Get("Location"))
-		}
-		action, fields = form(t, page)
-		fields.Set("decision", "allow")
-		u, _ := resp.Request.URL.Parse(action)
-		req, _ := http.NewRequest("POST", u.String(), strings.NewReader(fields.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", s.base)
-		resp, _ = b.do(req)
-		cb, err := url.Parse(hop(t, resp, http.StatusFound))
-		if err != nil || cb.Host != "127.0.0.1:53682" || cb.Query().Get("state") != "xyz" || cb.Query().Get("code") == "" {
-			t.Fatalf("authorize redirected to %v", cb)
-		}
-		tj := s.grant(t, url.Values{"grant_type": {sp.GrantAuthorizationCode}, "code": {cb.Query().Get("code")},
-			"code_verifier": {verifier}, "redirect_uri": {redirect}})
+		tj := s.cliSignIn(t, b)
 		primed(t, tj.Access)
 
 		// Signing out of the browser session revokes the program's token.
-		_, page = b.navigate(s.base + sp.LogoutPath)
-		_, fields = form(t, page)
-		req, _ = http.NewRequest("POST", s.base+sp.LogoutPath, strings.NewReader(fields.Encode()))
+		_, page := b.navigate(s.base + sp.LogoutPath)
+		_, fields := form(t, page)
+		req, _ := http.NewRequest("POST", s.base+sp.LogoutPath, strings.NewReader(fields.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", s.base)
-		resp, _ = b.do(req)
+		resp, _ := b.do(req)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("logout: %d", resp.StatusCode)
 		}
@@ -276,4 +238,51 @@ func TestTokens(t *testing.T) {
 			t.Errorf("the log holds a token:\n%s", s.logs)
 		}
 	}
+}
+
+// cliSignIn runs the command-line sign-in through browser b: the
+// authorize endpoint sends it to sign in at the development IdP as alice,
+// the consent page is confirmed, and the code is exchanged for tokens.
+func (s *tokenStack) cliSignIn(t *testing.T, b *samlBrowser) tokens {
+	t.Helper()
+	const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	const redirect = "http://127.0.0.1:53682/callback"
+	authorize := s.base + sp.CLIAuthorizePath + "?" + url.Values{
+		"redirect_uri": {redirect}, "state": {"xyz"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}.Encode()
+	login := hop(t, mustNavigate(t, b, authorize), http.StatusFound)
+	if !strings.HasPrefix(login, s.base+sp.LoginPath+"?return_to=") {
+		t.Fatalf("authorize without a session went to %q", login)
+	}
+	resp, page := b.navigate(hop(t, mustNavigate(t, b, login), http.StatusFound))
+	action, fields, err := devidp.SubmitSignIn(t.Context(), b.c, resp, page, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = b.submit(action, fields)
+	back := hop(t, resp, http.StatusSeeOther)
+	if !strings.HasPrefix(back, s.base+sp.CLIAuthorizePath+"?") {
+		t.Fatalf("after sign-in the browser went to %q", back)
+	}
+	// Signed in, the authorize endpoint asks for confirmation; a GET
+	// never issues a code.
+	resp, page = b.navigate(back)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Fatalf("authorize after sign-in: %d %q, want the confirmation page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	action, fields = form(t, page)
+	fields.Set("decision", "allow")
+	u, _ := resp.Request.URL.Parse(action)
+	req, _ := http.NewRequest("POST", u.String(), strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.base)
+	resp, _ = b.do(req)
+	cb, err := url.Parse(hop(t, resp, http.StatusFound))
+	if err != nil || cb.Host != "127.0.0.1:53682" || cb.Query().Get("state") != "xyz" || cb.Query().Get("code") == "" {
+		t.Fatalf("authorize redirected to %v", cb)
+	}
+	tj := s.grant(t, url.Values{"grant_type": {sp.GrantAuthorizationCode}, "code": {cb.Query().Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {redirect}})
+	return tj
 }
