@@ -7,6 +7,8 @@
 //	GET  /saml/metadata                       this SP's metadata, for registering it with an IdP
 //	GET  /saml/logout                         a confirmation page (or "signed out")
 //	POST /saml/logout                         end the session, then the IdP's single logout
+//	GET  /saml/logout?SAMLRequest=            the IdP's LogoutRequest (HTTP-Redirect): end its sessions, answer (slo.go)
+//	POST /saml/logout  SAMLRequest=           the same in HTTP-POST (slo.go)
 //	GET  /saml/whoami                         the caller's session as JSON (cookie or bearer)
 //	GET  /saml/cli/authorize                  confirm a command-line client's sign-in (cli.go)
 //	POST /saml/cli/authorize                  the confirmation: an authorization code for it (cli.go)
