@@ -342,7 +342,14 @@ func (idp *IdP) writeConfig() error {
 
 func (idp *IdP) configPHP(salt string) string {
 	d := idp.dir
+	// The SP's host may be a ReturnTo (SingleLogoutService.php?ReturnTo=,
+	// IdP-initiated logout); SimpleSAMLphp refuses other hosts.
+	spHost := ""
+	if u, err := url.Parse(idp.cfg.ACSURL); err == nil {
+		spHost = u.Host
+	}
 	return "<?php\n$config = " + phpArray([]kv{
+		{"trusted.url.domains", []any{spHost}},
 		{"baseurlpath", idp.base},
 		{"certdir", d + "/cert/"},
 		{"loggingdir", d + "/log/"},

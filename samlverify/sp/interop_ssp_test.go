@@ -1,6 +1,7 @@
 package sp
 
 import (
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/session"
+	"github.com/tfgate/tfgate/internal/redistest"
 	"github.com/tfgate/tfgate/internal/simplesamlidp"
 	"github.com/tfgate/tfgate/samlverify"
 )
@@ -288,4 +292,83 @@ func TestSimpleSAMLphpIdPInitiated(t *testing.T) {
 		code, _ := whoamiOf(t, b, sp.base)
 		mustEqual(t, "whoami", code, 401)
 	})
+}
+
+// TestSimpleSAMLphpIdPLogout: IdP-initiated single logout started at
+// SimpleSAMLphp (SingleLogoutService.php?ReturnTo=, as its logout link
+// does). It sends the browser to tfgate with a signed LogoutRequest
+// (HTTP-Redirect); tfgate ends the session and a token minted from it in
+// a real Redis store, answers with a signed LogoutResponse, which
+// SimpleSAMLphp accepts before sending the browser to ReturnTo.
+func TestSimpleSAMLphpIdPLogout(t *testing.T) {
+	t.Parallel()
+	if err := simplesamlidp.Available(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, idp := sspSP(t, simplesamlidp.Config{}, true, func(c *Config) { c.Sessions, c.Tokens = store, store })
+	b := newBrowser(t)
+	if resp, page := sspSignIn(t, sp, idp, b, "alice", "alice-password", "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("ACS: %d\n%s\n%s", resp.StatusCode, page, sp.logs)
+	}
+	u, _ := url.Parse(sp.base)
+	var token string
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "tfgate" {
+			token = c.Value
+		}
+	}
+	s, err := store.Lookup(t.Context(), token)
+	if err != nil {
+		t.Fatalf("the session is not in Redis: %v", err)
+	}
+	if s.SessionIndex == "" {
+		t.Error("SimpleSAMLphp's assertion had no SessionIndex")
+	}
+	// A program's token minted from the session, as the token endpoint
+	// mints it (its family is the session's handle).
+	child, cs := "tfg_"+strings.Repeat("c", 43), s
+	cs.Family = authz.SessionHandle(token)
+	if err := store.Create(t.Context(), child, cs); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, page, err := simplesamlidp.Follow(t.Context(), b.c, idp.SLOURL()+"?ReturnTo="+url.QueryEscape(sp.base+HomePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := resp.Location()
+	req := ""
+	if loc != nil {
+		req = loc.String()
+	}
+	if !strings.HasPrefix(req, sp.base+LogoutPath+"?SAMLRequest=") {
+		t.Fatalf("SimpleSAMLphp sent the browser to %q (%d), want tfgate's logout endpoint with a LogoutRequest\n%s\nIdP log:\n%s", req, resp.StatusCode, page, idp.Log())
+	}
+	resp, _ = b.get(req)
+	answer := location(t, resp)
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(answer, idp.SLOURL()+"?SAMLResponse=") || !strings.Contains(answer, "&Signature=") {
+		t.Fatalf("tfgate answered %d %q\nSP log: %s", resp.StatusCode, answer, sp.logs)
+	}
+	for _, tok := range []string{token, child} {
+		if _, err := store.Lookup(t.Context(), tok); !errors.Is(err, authz.ErrNoSession) {
+			t.Errorf("after SimpleSAMLphp's LogoutRequest the store still has a session or token: %v", err)
+		}
+	}
+	code, _ := whoamiOf(t, b, sp.base)
+	mustEqual(t, "whoami after the IdP's logout", code, 401)
+	// SimpleSAMLphp takes the LogoutResponse and finishes at ReturnTo.
+	resp, page, err = simplesamlidp.Follow(t.Context(), b.c, answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc, _ := resp.Location(); loc == nil || loc.String() != sp.base+HomePath {
+		t.Errorf("SimpleSAMLphp did not accept the LogoutResponse: %d %v\n%s\nIdP log:\n%s", resp.StatusCode, loc, page, idp.Log())
+	}
+	if !strings.Contains(sp.logs.String(), "signed out by the IdP") {
+		t.Errorf("SP log: %s", sp.logs)
+	}
 }
