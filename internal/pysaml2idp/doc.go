@@ -13,7 +13,9 @@
 //
 // The IdP serves no HTTP: a test takes the SP's HTTP-Redirect AuthnRequest
 // (the Location the SP redirected to), hands it to Respond, and posts the
-// returned SAMLResponse to the ACS itself.
+// returned SAMLResponse to the ACS itself. Logout makes an IdP-initiated
+// LogoutRequest (HTTP-Redirect: the URL with pysaml2's query signature;
+// HTTP-POST: the SAMLRequest value, enveloped signature).
 //
 // pysaml2 behaviour worth knowing when verifying its output (7.0.1):
 //   - Signatures are RSA-SHA1 with SHA-1 digests unless asked otherwise, and

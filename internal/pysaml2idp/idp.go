@@ -122,6 +122,10 @@ func (idp *IdP) EntityID() string { return idp.cfg.EntityID }
 // must put in its AuthnRequests.
 func (idp *IdP) SSOURL() string { return idp.cfg.SSOURL }
 
+// SLOURL returns the SingleLogoutService (HTTP-Redirect) its metadata
+// lists, where an SP's LogoutResponse goes.
+func (idp *IdP) SLOURL() string { return idp.cfg.SLOURL }
+
 // call sends one request to the script and returns its successful reply.
 func (idp *IdP) call(req request) (reply, error) {
 	r, err := idp.proc.call(req)

@@ -12,6 +12,10 @@ then answers each request line read from stdin with one reply line:
         "in_response_to": id, "sp_entity_id": id}
   {"op": "assertion", "user": {...}, "opts": {"audience": ..., ...}}
     -> {"ok": true, "assertion": xml}
+  {"op": "logout", "user": {...}, "opts": {"destination": ..., "post": bool,
+   "session_indexes": [...], "relay_state": ...}}
+    -> {"ok": true, "destination": url (Redirect: with the signed query),
+        "saml_request": b64 (POST only), "id": request id}
 
 Failures reply {"ok": false, "error": "..."}; the script keeps running. It
 exits at end of input. Nothing SAML is logged.
@@ -156,7 +160,28 @@ def assertion(srv, cfg, req):
     return {"assertion": signed_instance_factory(ast, srv.sec, [(class_name(ast), ast.id)])}
 
 
-OPS = {"respond": respond, "assertion": assertion}
+def logout(srv, cfg, req):
+    """An IdP-initiated LogoutRequest to the SP for user, as pysaml2 makes
+    it (create_logout_request): HTTP-Redirect signed in the query string
+    (apply_binding), or HTTP-POST with an enveloped signature."""
+    user, opts = req["user"], req.get("opts") or {}
+    destination, post = opts["destination"], bool(opts.get("post"))
+    sig_alg, digest_alg = algs(cfg, opts)
+    req_id, msg = srv.create_logout_request(
+        destination, opts.get("sp_entity_id") or "",
+        name_id=name_id(user, opts.get("name_id_format")),
+        session_indexes=opts.get("session_indexes") or None,
+        expire=in_a_while(minutes=5),
+        sign=post, sign_alg=sig_alg, digest_alg=digest_alg)
+    if post:
+        return {"destination": destination, "id": req_id,
+                "saml_request": base64.b64encode(str(msg).encode("utf-8")).decode("ascii")}
+    info = srv.apply_binding(BINDING_HTTP_REDIRECT, str(msg), destination,
+                             opts.get("relay_state") or "", sign=True, sigalg=sig_alg)
+    return {"destination": dict(info["headers"])["Location"], "id": req_id}
+
+
+OPS = {"respond": respond, "assertion": assertion, "logout": logout}
 
 
 def main():

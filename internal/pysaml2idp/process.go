@@ -47,6 +47,8 @@ type (
 		InResponseTo string `json:"in_response_to"`
 		SPEntityID   string `json:"sp_entity_id"`
 		Assertion    string `json:"assertion"`
+		SAMLRequest  string `json:"saml_request"`
+		ID           string `json:"id"`
 	}
 )
 

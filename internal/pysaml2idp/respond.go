@@ -52,6 +52,48 @@ func (idp *IdP) Assertion(user User, opts AssertionOptions) (string, error) {
 	return r.Assertion, err
 }
 
+// LogoutOptions describes an IdP-initiated LogoutRequest.
+type LogoutOptions struct {
+	// Destination is the SP's SingleLogoutService URL. Required.
+	Destination string
+	// SPEntityID is the SP the request is for. default: "".
+	SPEntityID string
+	// POST uses the HTTP-POST binding (enveloped signature) instead of
+	// HTTP-Redirect (query-string signature).
+	POST bool
+	// SessionIndexes are the sessions to end; none means all of the user's.
+	SessionIndexes []string
+	// RelayState goes along (HTTP-Redirect only).
+	RelayState string
+	// NameIDFormat is the NameID's format; default unspecified (User.ID).
+	NameIDFormat string
+	// SigAlg overrides the signature algorithm.
+	SigAlg string
+}
+
+// Logout makes an IdP-initiated LogoutRequest for user the way pysaml2's
+// IdP would (create_logout_request, signed): for HTTP-Redirect the URL to
+// send the browser to; for HTTP-POST the SAMLRequest value to post to
+// opts.Destination. It also returns the request's ID.
+func (idp *IdP) Logout(user User, opts LogoutOptions) (string, string, error) {
+	if user.ID == "" || opts.Destination == "" {
+		return "", "", errors.New("pysaml2idp: User.ID and LogoutOptions.Destination are required")
+	}
+	r, err := idp.call(request{Op: "logout", User: toJSON(user), Opts: map[string]any{
+		"destination":     opts.Destination,
+		"sp_entity_id":    opts.SPEntityID,
+		"post":            opts.POST,
+		"session_indexes": opts.SessionIndexes,
+		"relay_state":     opts.RelayState,
+		"name_id_format":  opts.NameIDFormat,
+		"sig_alg":         opts.SigAlg,
+	}})
+	if opts.POST {
+		return r.SAMLRequest, r.ID, err
+	}
+	return r.Destination, r.ID, err
+}
+
 // redirectQuery returns the binding parameters from a redirect URL, a
 // query string or a bare SAMLRequest value.
 func redirectQuery(s string) (map[string]string, error) {

@@ -3,17 +3,22 @@ package sp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/internal/devidp"
 	"github.com/tfgate/tfgate/internal/pysaml2idp"
+	"github.com/tfgate/tfgate/internal/redistest"
 	"github.com/tfgate/tfgate/samlverify"
 )
 
@@ -313,4 +318,90 @@ func mustDevMetadata(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return md
+}
+
+// TestPysaml2IdPLogout: pysaml2's IdP ends a user's session with a
+// LogoutRequest it makes and signs itself (create_logout_request), in the
+// HTTP-Redirect binding (query signature, apply_binding) and in HTTP-POST
+// (enveloped signature). The session and a token minted from it are gone
+// from a real Redis store, and tfgate answers at pysaml2's
+// SingleLogoutService with a signed LogoutResponse.
+func TestPysaml2IdPLogout(t *testing.T) {
+	t.Parallel()
+	if err := pysaml2idp.Available(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := session.NewRedis(redistest.Start(t).Client(), session.RedisConfig{Prefix: "tfgate:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, cert := testKeyPair(t)
+	ln, base := listenSP(t)
+	withStore := func(c *Config) { c.Key, c.Cert, c.Sessions, c.Tokens = key, cert, store, store }
+	placeholder := newLiveSP(t, base, idpSetFrom(t, mustDevMetadata(t)), withStore)
+	idp := pysaml2idp.New(t, pysaml2idp.Config{SPMetadata: placeholder.h.Metadata()})
+	sp := newLiveSP(t, base, idpSetFrom(t, idp.Metadata()), withStore)
+	sp.serve(t, ln)
+	user := pysaml2idp.User{ID: "alice", Email: "alice@example.com", Groups: []string{"ml-engineers"}}
+	// signIn signs a browser in and mints a token from its session.
+	minted := 0
+	signIn := func(t *testing.T) (*browser, []string) {
+		t.Helper()
+		b := newBrowser(t)
+		resp, _ := b.get(base + LoginPath)
+		loc := location(t, resp)
+		samlResponse, err := idp.Respond(loc, user, pysaml2idp.ResponseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(loc)
+		resp, page := b.post(base+ACSPath, url.Values{"SAMLResponse": {samlResponse}, "RelayState": {u.Query().Get("RelayState")}}, "")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("ACS: %d\n%s\nlog: %s", resp.StatusCode, page, sp.logs)
+		}
+		c := cookieNamed(resp.Cookies(), "tfgate")
+		s, err := store.Lookup(t.Context(), c.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		minted++
+		child, cs := "tfg_"+strings.Repeat("c", 42)+strconv.Itoa(minted), s
+		cs.Family = authz.SessionHandle(c.Value)
+		if err := store.Create(t.Context(), child, cs); err != nil {
+			t.Fatal(err)
+		}
+		return b, []string{c.Value, child}
+	}
+	ended := func(t *testing.T, b *browser, resp *http.Response, tokens []string) {
+		t.Helper()
+		answer := location(t, resp)
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(answer, idp.SLOURL()+"?SAMLResponse=") || !strings.Contains(answer, "&Signature=") {
+			t.Fatalf("tfgate answered %d %q\nlog: %s", resp.StatusCode, answer, sp.logs)
+		}
+		for _, tok := range tokens {
+			if _, err := store.Lookup(t.Context(), tok); !errors.Is(err, authz.ErrNoSession) {
+				t.Errorf("after pysaml2's LogoutRequest the store still has a session or token: %v", err)
+			}
+		}
+		code, _ := whoamiOf(t, b, base)
+		mustEqual(t, "whoami after the IdP's logout", code, 401)
+	}
+	t.Run("redirect", func(t *testing.T) {
+		b, tokens := signIn(t)
+		u, _, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, RelayState: "py"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := b.get(u)
+		ended(t, b, resp, tokens)
+	})
+	t.Run("post", func(t *testing.T) {
+		b, tokens := signIn(t)
+		v, _, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, POST: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := b.post(base+LogoutPath, url.Values{"SAMLRequest": {v}}, "http://127.0.0.1:1")
+		ended(t, b, resp, tokens)
+	})
 }
