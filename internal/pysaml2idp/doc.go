@@ -13,7 +13,9 @@
 //
 // The IdP serves no HTTP: a test takes the SP's HTTP-Redirect AuthnRequest
 // (the Location the SP redirected to), hands it to Respond, and posts the
-// returned SAMLResponse to the ACS itself. Logout makes an IdP-initiated
+// returned SAMLResponse to the ACS itself. Unsolicited makes an
+// IdP-initiated Response (no InResponseTo) to the ACS in the SP's
+// metadata. Logout makes an IdP-initiated
 // LogoutRequest (HTTP-Redirect: the URL with pysaml2's query signature;
 // HTTP-POST: the SAMLRequest value, enveloped signature).
 //

@@ -12,6 +12,8 @@ then answers each request line read from stdin with one reply line:
         "in_response_to": id, "sp_entity_id": id}
   {"op": "assertion", "user": {...}, "opts": {"audience": ..., ...}}
     -> {"ok": true, "assertion": xml}
+  {"op": "unsolicited", "user": {...}, "opts": {"sp_entity_id": ..., ...}}
+    -> {"ok": true, "saml_response": b64, "destination": url}
   {"op": "logout", "user": {...}, "opts": {"destination": ..., "post": bool,
    "session_indexes": [...], "relay_state": ...}}
     -> {"ok": true, "destination": url (Redirect: with the signed query),
@@ -145,6 +147,34 @@ def respond(srv, cfg, req):
     }
 
 
+def unsolicited(srv, cfg, req):
+    """An IdP-initiated (unsolicited) Response: create_authn_response with
+    no InResponseTo, to the SP's HTTP-POST ACS from its metadata."""
+    user, opts = req["user"], req.get("opts") or {}
+    sp_entity_id = opts["sp_entity_id"]
+    acs = srv.metadata.assertion_consumer_service(sp_entity_id, BINDING_HTTP_POST)
+    if not acs:
+        raise ValueError("the SP's metadata has no HTTP-POST AssertionConsumerService")
+    destination = acs[0]["location"]
+    sig_alg, digest_alg = algs(cfg, opts)
+    resp = srv.create_authn_response(
+        identity=identity(user),
+        in_response_to=None,
+        destination=destination,
+        sp_entity_id=sp_entity_id,
+        name_id=name_id(user, opts.get("name_id_format")),
+        authn=AUTHN,
+        sign_assertion=not opts.get("unsigned_assertion"),
+        sign_response=not opts.get("unsigned_response"),
+        sign_alg=sig_alg,
+        digest_alg=digest_alg,
+        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
+    )
+    if not isinstance(resp, str) or "status:Success" not in resp:
+        raise ValueError("pysaml2 did not produce a successful Response")
+    return {"saml_response": base64.b64encode(resp.encode("utf-8")).decode("ascii"), "destination": destination}
+
+
 def assertion(srv, cfg, req):
     """A bare signed Assertion (RFC 7522 bearer grant): no InResponseTo."""
     user, opts = req["user"], req.get("opts") or {}
@@ -181,7 +211,7 @@ def logout(srv, cfg, req):
     return {"destination": dict(info["headers"])["Location"], "id": req_id}
 
 
-OPS = {"respond": respond, "assertion": assertion, "logout": logout}
+OPS = {"respond": respond, "assertion": assertion, "logout": logout, "unsolicited": unsolicited}
 
 
 def main():

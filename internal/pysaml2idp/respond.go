@@ -34,6 +34,25 @@ func (idp *IdP) Respond(authnRequest string, user User, opts ResponseOptions) (s
 	return r.SAMLResponse, err
 }
 
+// Unsolicited makes an IdP-initiated (unsolicited) Response for user to the
+// SP spEntityID, as pysaml2 makes one (create_authn_response without
+// InResponseTo), addressed to the HTTP-POST ACS in the SP's metadata. It
+// returns the base64 SAMLResponse and the ACS URL to post it to.
+func (idp *IdP) Unsolicited(user User, spEntityID string, opts ResponseOptions) (samlResponse, acsURL string, err error) {
+	if user.ID == "" || spEntityID == "" {
+		return "", "", errors.New("pysaml2idp: User.ID and the SP's entity ID are required")
+	}
+	r, err := idp.call(request{Op: "unsolicited", User: toJSON(user), Opts: map[string]any{
+		"sp_entity_id":       spEntityID,
+		"unsigned_assertion": opts.UnsignedAssertion,
+		"unsigned_response":  opts.UnsignedResponse,
+		"sig_alg":            opts.SigAlg,
+		"digest_alg":         opts.DigestAlg,
+		"name_id_format":     opts.NameIDFormat,
+	}})
+	return r.SAMLResponse, r.Destination, err
+}
+
 // Assertion returns a bare Assertion for user, signed by pysaml2, with a
 // bearer SubjectConfirmation for opts.Recipient and no InResponseTo: what
 // an RFC 7522 SAML 2.0 bearer grant carries (base64url-encode it for the

@@ -405,3 +405,55 @@ func TestPysaml2IdPLogout(t *testing.T) {
 		ended(t, b, resp, tokens)
 	})
 }
+
+// TestPysaml2IdPInitiated: pysaml2 starts sign-in itself and posts an
+// unsolicited Response (no InResponseTo) to the ACS. With idp_initiated
+// on for it the user is signed in and lands on the RelayState path; off
+// (the default) nobody is signed in and the page says how to allow it.
+func TestPysaml2IdPInitiated(t *testing.T) {
+	t.Parallel()
+	if err := pysaml2idp.Available(); err != nil {
+		t.Fatal(err)
+	}
+	user := pysaml2idp.User{ID: "alice", Email: "alice@example.com", Groups: []string{"ml-engineers"}}
+	for name, allowed := range map[string]bool{"allowed": true, "off by default": false} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ln, base := listenSP(t)
+			mod := func(c *Config) {
+				if allowed {
+					c.IdPInitiated = func(string) (time.Duration, bool) { return time.Minute, true }
+				}
+			}
+			placeholder := newLiveSP(t, base, idpSetFrom(t, mustDevMetadata(t)), mod)
+			idp := pysaml2idp.New(t, pysaml2idp.Config{SPMetadata: placeholder.h.Metadata()})
+			sp := newLiveSP(t, base, idpSetFrom(t, idp.Metadata()), mod)
+			sp.serve(t, ln)
+			samlResponse, acs, err := idp.Unsolicited(user, base+MetadataPath, pysaml2idp.ResponseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "ACS", acs, base+ACSPath)
+			b := newBrowser(t)
+			resp, page := b.post(acs, url.Values{"SAMLResponse": {samlResponse}, "RelayState": {"/v1/models/half_plus_two"}}, "")
+			if !allowed {
+				mustEqual(t, "ACS status", resp.StatusCode, http.StatusForbidden)
+				mustAdvise(t, page, sp.logs.String(), "IdP-initiated", "idp_initiated: true")
+				code, _ := whoamiOf(t, b, base)
+				mustEqual(t, "whoami", code, 401)
+				return
+			}
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("ACS: %d\n%s\nlog: %s", resp.StatusCode, page, sp.logs)
+			}
+			mustEqual(t, "RelayState", location(t, resp), base+"/v1/models/half_plus_two")
+			code, who := whoamiOf(t, b, base)
+			mustEqual(t, "whoami", code, 200)
+			mustEqual(t, "subject", who.Subject, "alice")
+			mustEqual(t, "idp", who.IdP, idp.EntityID())
+			// The same unsolicited Response again: a replay.
+			resp, _ = b.post(acs, url.Values{"SAMLResponse": {samlResponse}}, "")
+			mustEqual(t, "replayed unsolicited Response", resp.StatusCode, http.StatusForbidden)
+		})
+	}
+}
