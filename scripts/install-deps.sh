@@ -43,6 +43,8 @@ want simplesamlphp   "an independent SAML IdP for interop tests"              te
 phpext() { php -r "exit(extension_loaded('$1') ? 0 : 1);"; }
 want php-xml         "SimpleSAMLphp builds its XML with PHP's DOM"            phpext dom
 want php-mbstring    "SimpleSAMLphp needs mbstring"                           phpext mbstring
+want dbus           "extauthz login's keyring test runs a private session bus" has dbus-daemon
+want gnome-keyring  "extauthz login's keyring test stores tokens in it"      has gnome-keyring-daemon
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

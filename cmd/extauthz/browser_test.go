@@ -228,6 +228,7 @@ func TestBrowserCLILogin(t *testing.T) {
 		return page
 	})
 	t.Setenv(cliclient.ConfigDirEnv, dir)
+	t.Setenv(cliclient.TokenStoreEnv, cliclient.TokenStoreFile) // not this machine's keyring
 	if token := strings.TrimSpace(runCLI(t, 0, "token", "--server", dev.rest)); !strings.HasPrefix(token, "tfg_") {
 		t.Errorf("extauthz token printed %q", token)
 	}

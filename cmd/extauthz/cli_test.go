@@ -120,6 +120,7 @@ func TestUsageErrors(t *testing.T) {
 		{"login"},
 		{"login", "--server", "https://x", "--timeout", "soon"},
 		{"token", "--nope"},
+		{"token", "--token-store", "vault"},
 		{"logout", "extra"},
 		{"dev", "--rest"},
 		{"completion", "tcsh"},

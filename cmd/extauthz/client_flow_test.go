@@ -133,6 +133,7 @@ func devLoginWith(t *testing.T, base string, signIn func(authURL string) string)
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv(cliclient.ConfigDirEnv, dir)
+	t.Setenv(cliclient.TokenStoreEnv, cliclient.TokenStoreFile) // not this machine's keyring
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	errR, errW := io.Pipe()

@@ -7,7 +7,7 @@ import (
 )
 
 func newLogoutCmd() *cobra.Command {
-	var server string
+	var server, tokenStore string
 	c := &cobra.Command{
 		Use:     "logout",
 		GroupID: "client",
@@ -19,9 +19,14 @@ the server until they expire).`,
   extauthz logout --server https://serving.example.com`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return cliError(cliclient.Logout(c.Context(), server, c.ErrOrStderr(), clientEnv()))
+			env, err := tokenStoreEnv(tokenStore)
+			if err != nil {
+				return err
+			}
+			return cliError(cliclient.Logout(c.Context(), server, c.ErrOrStderr(), env))
 		},
 	}
 	c.Flags().StringVar(&server, "server", "", "the server to sign out of (optional when there is only one)")
+	addTokenStoreFlag(c, &tokenStore)
 	return c
 }

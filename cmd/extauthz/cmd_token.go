@@ -8,6 +8,7 @@ import (
 
 func newTokenCmd() *cobra.Command {
 	var o cliclient.TokenOptions
+	var tokenStore string
 	c := &cobra.Command{
 		Use:     "token",
 		GroupID: "client",
@@ -20,10 +21,15 @@ Sign in first with "extauthz login".`,
   extauthz token --server https://serving.example.com`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return cliError(cliclient.Token(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr(), clientEnv()))
+			env, err := tokenStoreEnv(tokenStore)
+			if err != nil {
+				return err
+			}
+			return cliError(cliclient.Token(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr(), env))
 		},
 	}
 	c.Flags().StringVar(&o.Server, "server", "", "the server signed in to with `extauthz login` (optional when there is only one)")
 	c.Flags().StringVar(&o.Scope, "scope", "", `a narrower token, e.g. "model:resnet" (default: the login's scope)`)
+	addTokenStoreFlag(c, &tokenStore)
 	return c
 }

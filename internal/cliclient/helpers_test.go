@@ -201,6 +201,7 @@ func testEnv(t *testing.T, clk *testClock, follow func(string) error) Env {
 	env := DefaultEnv()
 	env.Now = clk.Now
 	env.ConfigDir = func() (string, error) { return dir, nil }
+	env.TokenStore = TokenStoreFile // the keyring has its own tests (keyring_test.go)
 	env.OpenURL = func(u string) error {
 		if follow == nil {
 			return fmt.Errorf("no browser here")

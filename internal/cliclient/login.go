@@ -23,24 +23,21 @@ type Env struct {
 	ConfigDir func() (string, error)
 	// OpenURL opens a URL in the user's browser.
 	OpenURL func(string) error
+	// TokenStore is where tokens are kept: TokenStoreAuto, TokenStoreKeyring
+	// or TokenStoreFile; "": $TFGATE_TOKEN_STORE, else auto.
+	TokenStore string
+	// Keyring is the OS keyring; nil: none.
+	Keyring Keyring
 }
 
 // DefaultEnv is the real clock, randomness, network, config directory
 // and browser.
 func DefaultEnv() Env {
-	return Env{Now: time.Now, Rand: rand.Reader, HTTP: newHTTPClient(), ConfigDir: DefaultConfigDir, OpenURL: openBrowser}
+	return Env{Now: time.Now, Rand: rand.Reader, HTTP: newHTTPClient(), ConfigDir: DefaultConfigDir, OpenURL: openBrowser, Keyring: OSKeyring{}}
 }
 
 // ErrReported is a failure the command has already explained on stderr.
 var ErrReported = errors.New("failed")
-
-func (e Env) store() (*Store, error) {
-	dir, err := e.ConfigDir()
-	if err != nil {
-		return nil, err
-	}
-	return &Store{dir: dir}, nil
-}
 
 // refreshMargin: a token that expires sooner than this is renewed first,
 // so a caller never gets one that dies in flight.
@@ -73,7 +70,7 @@ func Login(ctx context.Context, o LoginOptions, stderr io.Writer, env Env) error
 	if err != nil {
 		return err
 	}
-	store, err := env.store()
+	store, err := env.store(stderr)
 	if err != nil {
 		return err
 	}
@@ -189,7 +186,7 @@ func (l *login) report(ctx context.Context, oc *oauthClient) {
 		scope = e.Scope
 	}
 	fmt.Fprintf(l.stderr, "Signed in to %s%s.\nToken scope: %s. It is renewed by `extauthz token`; stored in %s.\n",
-		l.server, who, scope, l.store.path())
+		l.server, who, scope, l.store.Where())
 }
 
 // expiry is when a token issued at now for expiresIn seconds expires.

@@ -48,7 +48,7 @@ func TestLogin(t *testing.T) {
 			env := testEnv(t, &testClock{t: time.Now()}, tc.browser)
 			var stderr strings.Builder
 			err := Login(t.Context(), LoginOptions{Server: fake.URL() + "/", Timeout: tc.timeout}, &stderr, env)
-			store, _ := env.store()
+			store, _ := env.store(nil)
 			f, lerr := store.Load()
 			if lerr != nil {
 				t.Fatal(lerr)
@@ -82,7 +82,7 @@ func TestLoginAgainRevokesTheOldTokens(t *testing.T) {
 	t.Parallel()
 	fake := newFakeAuthServer(t)
 	env := testEnv(t, &testClock{t: time.Now()}, followAll)
-	store, _ := env.store()
+	store, _ := env.store(nil)
 	login := func() *Entry {
 		t.Helper()
 		if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
@@ -183,7 +183,7 @@ func TestTokenFileMode(t *testing.T) {
 	if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
 		t.Fatal(err)
 	}
-	store, _ := env.store()
+	store, _ := env.store(nil)
 	for path, want := range map[string]os.FileMode{store.dir: 0o700, store.path(): 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want %v", path, fi.Mode().Perm(), err, want)

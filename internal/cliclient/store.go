@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/zalando/go-keyring"
 )
 
 // The token file of `extauthz login`: one entry per server, in the user's
@@ -66,13 +68,28 @@ func (f *File) servers() []string {
 	return out
 }
 
-// Store reads and writes tokens.json in dir.
+// Store keeps the tokens of `extauthz login`: the JSON of File, in the OS
+// keyring when kr is set (keyring.go), else in tokens.json in dir. The
+// lock file (update) is in dir either way.
 type Store struct {
 	dir string
+	kr  Keyring
 }
 
 // NewStore is the token file in dir.
 func NewStore(dir string) *Store { return &Store{dir: dir} }
+
+// NewKeyringStore keeps the tokens in kr, under an item named by dir (so
+// each $TFGATE_CONFIG_DIR has its own), with its lock file in dir.
+func NewKeyringStore(dir string, kr Keyring) *Store { return &Store{dir: dir, kr: kr} }
+
+// Where says where the tokens are kept, for messages.
+func (s *Store) Where() string {
+	if s.kr != nil {
+		return fmt.Sprintf("the OS keyring (service %q, account %q)", KeyringService, s.account())
+	}
+	return s.path()
+}
 
 // DefaultConfigDir is $TFGATE_CONFIG_DIR, or tfgate in the user's config
 // directory (~/.config/tfgate on Linux).
@@ -89,13 +106,28 @@ func DefaultConfigDir() (string, error) {
 
 func (s *Store) path() string { return filepath.Join(s.dir, TokenFileName) }
 
-// load reads the file; a missing file is an empty one. A file others can
+// Load reads the tokens; none stored is an empty File. A file others can
 // read is refused, as ssh refuses such a key: its tokens may have leaked.
+// A keyring store with no item yet reads tokens.json, if any: tokens
+// stored before the keyring was used, which the next save moves there.
 func (s *Store) Load() (*File, error) {
-	f := &File{Version: tokenFileVersion, Servers: map[string]*Entry{}}
+	if s.kr != nil {
+		data, err := s.kr.Get(KeyringService, s.account())
+		if errors.Is(err, keyring.ErrNotFound) {
+			return s.loadFile()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the tokens from the OS keyring: %w (--token-store file keeps them in %s instead)", err, s.path())
+		}
+		return s.decode([]byte(data), "the OS keyring's item "+s.account())
+	}
+	return s.loadFile()
+}
+
+func (s *Store) loadFile() (*File, error) {
 	data, err := os.ReadFile(s.path())
 	if errors.Is(err, fs.ErrNotExist) {
-		return f, nil
+		return &File{Version: tokenFileVersion, Servers: map[string]*Entry{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the token file: %w", err)
@@ -103,11 +135,16 @@ func (s *Store) Load() (*File, error) {
 	if err := checkPrivate(s.path()); err != nil {
 		return nil, err
 	}
+	return s.decode(data, s.path())
+}
+
+func (s *Store) decode(data []byte, where string) (*File, error) {
+	f := &File{Version: tokenFileVersion, Servers: map[string]*Entry{}}
 	if err := json.Unmarshal(data, f); err != nil {
-		return nil, fmt.Errorf("%s is not a token file (%v): delete it and sign in again", s.path(), err)
+		return nil, fmt.Errorf("%s is not a token file (%v): delete it and sign in again", where, err)
 	}
 	if f.Version > tokenFileVersion {
-		return nil, fmt.Errorf("%s was written by a newer extauthz (version %d)", s.path(), f.Version)
+		return nil, fmt.Errorf("%s was written by a newer extauthz (version %d)", where, f.Version)
 	}
 	if f.Servers == nil {
 		f.Servers = map[string]*Entry{}
@@ -137,13 +174,16 @@ func checkPrivate(path string) error {
 // and a crash leaves no half-written tokens. The directory is created
 // with mode 0700.
 func (s *Store) save(f *File) error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("creating the config directory: %w", err)
-	}
 	f.Version = tokenFileVersion
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
+	}
+	if s.kr != nil {
+		return s.saveKeyring(f, data)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("creating the config directory: %w", err)
 	}
 	tmp, err := os.CreateTemp(s.dir, TokenFileName+".*.tmp")
 	if err != nil {

@@ -19,7 +19,7 @@ type TokenOptions struct {
 // it first when it expires within refreshMargin, so that
 // `curl -H "Authorization: Bearer $(extauthz token)"` works.
 func Token(ctx context.Context, o TokenOptions, stdout, stderr io.Writer, env Env) error {
-	store, err := env.store()
+	store, err := env.store(nil)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (e *signInError) Error() string {
 // the tokens stay valid on the server until they expire). server is
 // optional when there is only one.
 func Logout(ctx context.Context, server string, stderr io.Writer, env Env) error {
-	store, err := env.store()
+	store, err := env.store(nil)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func signedIn(t *testing.T, fake *fakeAuthServer) (Env, *Store, *testClock) {
 	if err := Login(t.Context(), LoginOptions{Server: fake.URL()}, io.Discard, env); err != nil {
 		t.Fatal(err)
 	}
-	store, _ := env.store()
+	store, _ := env.store(nil)
 	return env, store, clk
 }
 
