@@ -3,16 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zalando/go-keyring"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/tfgate/tfgate/internal/cliclient"
 	"github.com/tfgate/tfgate/internal/devidp"
+	"github.com/tfgate/tfgate/internal/keyringtest"
 	"github.com/tfgate/tfgate/internal/tfpb"
 )
 
@@ -94,6 +98,35 @@ func TestClientFlow(t *testing.T) {
 	runCLI(t, 1, "token")
 }
 
+// TestClientFlowKeyring is `extauthz login`, `token` and `logout` with
+// $TFGATE_TOKEN_STORE=keyring against the dev stack and a real GNOME
+// Keyring on a private D-Bus: the tokens are in the keyring item and in no
+// file, the printed token is accepted, and logout revokes it and deletes
+// the item.
+func TestClientFlowKeyring(t *testing.T) {
+	keyringtest.Start(t)
+	stack := startDevStack(t)
+	dir := devLoginStore(t, stack.rest, cliclient.TokenStoreKeyring, func(authURL string) string { return browserSignIn(t, authURL, "alice") })
+	if _, err := os.Stat(filepath.Join(dir, cliclient.TokenFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a token file exists with the keyring store (%v)", err)
+	}
+	tok := runCLI(t, 0, "token")
+	item, err := keyring.Get(cliclient.KeyringService, dir)
+	if err != nil || !strings.HasPrefix(tok, "tfg_") || !strings.Contains(item, tok) {
+		t.Fatalf("token %q; the keyring item (%v):\n%s", tok, err, item)
+	}
+	if _, err := predictGRPC(t, stack.grpc, tok); err != nil {
+		t.Fatalf("Predict with the keyring's token: %v", err)
+	}
+	runCLI(t, 0, "logout")
+	if _, err := predictGRPC(t, stack.grpc, tok); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Predict after logout: %v, want Unauthenticated", err)
+	}
+	if _, err := keyring.Get(cliclient.KeyringService, dir); !errors.Is(err, keyring.ErrNotFound) {
+		t.Errorf("the keyring item after logout: %v, want ErrNotFound", err)
+	}
+}
+
 // renewTogether runs n `extauthz token` at once with a clock 30 seconds
 // before the stored token expires, checks they all print the same new
 // token, and returns it.
@@ -131,9 +164,15 @@ func devLogin(t *testing.T, base, user string) string {
 // page's text. It returns the config directory holding the tokens.
 func devLoginWith(t *testing.T, base string, signIn func(authURL string) string) string {
 	t.Helper()
+	return devLoginStore(t, base, cliclient.TokenStoreFile, signIn) // not this machine's keyring
+}
+
+// devLoginStore is devLoginWith with $TFGATE_TOKEN_STORE set to store.
+func devLoginStore(t *testing.T, base, store string, signIn func(authURL string) string) string {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv(cliclient.ConfigDirEnv, dir)
-	t.Setenv(cliclient.TokenStoreEnv, cliclient.TokenStoreFile) // not this machine's keyring
+	t.Setenv(cliclient.TokenStoreEnv, store)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	errR, errW := io.Pipe()
