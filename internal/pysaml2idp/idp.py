@@ -107,6 +107,29 @@ def check_redirect_signature(srv, query, sp_entity_id):
     raise ValueError("redirect-binding signature does not verify")
 
 
+def authn_response(srv, cfg, user, opts, in_response_to, destination, sp_entity_id, fmt):
+    """A signed Response for user (create_authn_response), base64."""
+    sig_alg, digest_alg = algs(cfg, opts)
+    resp = srv.create_authn_response(
+        identity=identity(user),
+        in_response_to=in_response_to,
+        destination=destination,
+        sp_entity_id=sp_entity_id,
+        name_id=name_id(user, fmt),
+        authn=AUTHN,
+        sign_assertion=not opts.get("unsigned_assertion"),
+        sign_response=not opts.get("unsigned_response"),
+        sign_alg=sig_alg,
+        digest_alg=digest_alg,
+        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
+    )
+    # On some failures create_authn_response returns an error Response (or
+    # a list of lines) instead of raising.
+    if not isinstance(resp, str) or "status:Success" not in resp:
+        raise ValueError("pysaml2 did not produce a successful Response")
+    return base64.b64encode(resp.encode("utf-8")).decode("ascii")
+
+
 def respond(srv, cfg, req):
     query, user, opts = req["query"], req["user"], req.get("opts") or {}
     parsed = srv.parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
@@ -121,26 +144,9 @@ def respond(srv, cfg, req):
     fmt = opts.get("name_id_format")
     if not fmt and msg.name_id_policy is not None:
         fmt = msg.name_id_policy.format
-    sig_alg, digest_alg = algs(cfg, opts)
-    resp = srv.create_authn_response(
-        identity=identity(user),
-        in_response_to=msg.id,
-        destination=args["destination"],
-        sp_entity_id=sp_entity_id,
-        name_id=name_id(user, fmt),
-        authn=AUTHN,
-        sign_assertion=not opts.get("unsigned_assertion"),
-        sign_response=not opts.get("unsigned_response"),
-        sign_alg=sig_alg,
-        digest_alg=digest_alg,
-        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
-    )
-    # On some failures create_authn_response returns an error Response (or
-    # a list of lines) instead of raising.
-    if not isinstance(resp, str) or "status:Success" not in resp:
-        raise ValueError("pysaml2 did not produce a successful Response")
+    resp = authn_response(srv, cfg, user, opts, msg.id, args["destination"], sp_entity_id, fmt)
     return {
-        "saml_response": base64.b64encode(resp.encode("utf-8")).decode("ascii"),
+        "saml_response": resp,
         "destination": args["destination"],
         "in_response_to": msg.id,
         "sp_entity_id": sp_entity_id,
@@ -156,23 +162,8 @@ def unsolicited(srv, cfg, req):
     if not acs:
         raise ValueError("the SP's metadata has no HTTP-POST AssertionConsumerService")
     destination = acs[0]["location"]
-    sig_alg, digest_alg = algs(cfg, opts)
-    resp = srv.create_authn_response(
-        identity=identity(user),
-        in_response_to=None,
-        destination=destination,
-        sp_entity_id=sp_entity_id,
-        name_id=name_id(user, opts.get("name_id_format")),
-        authn=AUTHN,
-        sign_assertion=not opts.get("unsigned_assertion"),
-        sign_response=not opts.get("unsigned_response"),
-        sign_alg=sig_alg,
-        digest_alg=digest_alg,
-        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
-    )
-    if not isinstance(resp, str) or "status:Success" not in resp:
-        raise ValueError("pysaml2 did not produce a successful Response")
-    return {"saml_response": base64.b64encode(resp.encode("utf-8")).decode("ascii"), "destination": destination}
+    resp = authn_response(srv, cfg, user, opts, None, destination, sp_entity_id, opts.get("name_id_format"))
+    return {"saml_response": resp, "destination": destination}
 
 
 def assertion(srv, cfg, req):
