@@ -14,6 +14,9 @@ then answers each request line read from stdin with one reply line:
     -> {"ok": true, "assertion": xml}
   {"op": "unsolicited", "user": {...}, "opts": {"sp_entity_id": ..., ...}}
     -> {"ok": true, "saml_response": b64, "destination": url}
+  {"op": "logout_response", "query": {"SAMLResponse": ..., "SigAlg": ...,
+   "Signature": ..., "RelayState": ...}}
+    -> {"ok": true, "status": status code, "in_response_to": id}
   {"op": "logout", "user": {...}, "opts": {"destination": ..., "post": bool,
    "session_indexes": [...], "relay_state": ...}}
     -> {"ok": true, "destination": url (Redirect: with the signed query),
@@ -202,7 +205,24 @@ def logout(srv, cfg, req):
     return {"destination": dict(info["headers"])["Location"], "id": req_id}
 
 
-OPS = {"respond": respond, "assertion": assertion, "logout": logout, "unsolicited": unsolicited}
+def logout_response(srv, cfg, req):
+    """Takes an SP's LogoutResponse in the HTTP-Redirect binding as
+    pysaml2's IdP would: the query signature must verify with the SP's
+    metadata signing certificate, then parse_logout_request_response
+    parses it (checking Destination, Issuer and time)."""
+    query = req["query"]
+    xml = srv.parse_logout_request_response(query["SAMLResponse"], BINDING_HTTP_REDIRECT)
+    if xml is None:
+        raise ValueError("pysaml2 could not parse the LogoutResponse")
+    sp_entity_id = xml.response.issuer.text.strip()
+    certs = srv.metadata.certs(sp_entity_id, "spsso", "signing")
+    if "Signature" not in query or not any(verify_redirect_signature(query, RSACrypto(None), cert=c) for c in certs):
+        raise ValueError("the LogoutResponse's redirect signature does not verify with the SP's metadata")
+    return {"status": xml.response.status.status_code.value, "in_response_to": xml.response.in_response_to}
+
+
+OPS = {"respond": respond, "assertion": assertion, "logout": logout, "unsolicited": unsolicited,
+       "logout_response": logout_response}
 
 
 def main():

@@ -49,6 +49,7 @@ type (
 		Assertion    string `json:"assertion"`
 		SAMLRequest  string `json:"saml_request"`
 		ID           string `json:"id"`
+		Status       string `json:"status"`
 	}
 )
 

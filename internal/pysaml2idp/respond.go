@@ -113,6 +113,29 @@ func (idp *IdP) Logout(user User, opts LogoutOptions) (string, string, error) {
 	return r.Destination, r.ID, err
 }
 
+// LogoutResponse takes an SP's LogoutResponse in the HTTP-Redirect binding
+// (the URL the SP redirected to, or its query) as pysaml2's IdP would: its
+// query signature must verify with the SP metadata's signing certificate,
+// then pysaml2 parses it (parse_logout_request_response). It returns the
+// top-level status code and InResponseTo.
+func (idp *IdP) LogoutResponse(redirect string) (status, inResponseTo string, err error) {
+	if _, query, ok := strings.Cut(redirect, "?"); ok {
+		redirect = query
+	}
+	values, err := url.ParseQuery(redirect)
+	if err != nil {
+		return "", "", fmt.Errorf("pysaml2idp: parsing the redirect query: %w", err)
+	}
+	q := map[string]string{}
+	for _, k := range []string{"SAMLResponse", "RelayState", "SigAlg", "Signature"} {
+		if v := values[k]; len(v) == 1 {
+			q[k] = v[0]
+		}
+	}
+	r, err := idp.call(request{Op: "logout_response", Query: q})
+	return r.Status, r.InResponseTo, err
+}
+
 // redirectQuery returns the binding parameters from a redirect URL, a
 // query string or a bare SAMLRequest value.
 func redirectQuery(s string) (map[string]string, error) {

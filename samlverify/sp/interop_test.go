@@ -372,11 +372,16 @@ func TestPysaml2IdPLogout(t *testing.T) {
 		}
 		return b, []string{c.Value, child}
 	}
-	ended := func(t *testing.T, b *browser, resp *http.Response, tokens []string) {
+	ended := func(t *testing.T, b *browser, resp *http.Response, tokens []string, requestID string) {
 		t.Helper()
 		answer := location(t, resp)
 		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(answer, idp.SLOURL()+"?SAMLResponse=") || !strings.Contains(answer, "&Signature=") {
 			t.Fatalf("tfgate answered %d %q\nlog: %s", resp.StatusCode, answer, sp.logs)
+		}
+		// pysaml2 takes the answer: signature, issuer, destination, status.
+		status, irt, err := idp.LogoutResponse(answer)
+		if err != nil || status != statusSuccess || irt != requestID {
+			t.Errorf("pysaml2 on tfgate's LogoutResponse: status %q, InResponseTo %q (want %q), %v", status, irt, requestID, err)
 		}
 		for _, tok := range tokens {
 			if _, err := store.Lookup(t.Context(), tok); !errors.Is(err, authz.ErrNoSession) {
@@ -388,21 +393,21 @@ func TestPysaml2IdPLogout(t *testing.T) {
 	}
 	t.Run("redirect", func(t *testing.T) {
 		b, tokens := signIn(t)
-		u, _, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, RelayState: "py"})
+		u, id, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, RelayState: "py"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := b.get(u)
-		ended(t, b, resp, tokens)
+		ended(t, b, resp, tokens, id)
 	})
 	t.Run("post", func(t *testing.T) {
 		b, tokens := signIn(t)
-		v, _, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, POST: true})
+		v, id, err := idp.Logout(user, pysaml2idp.LogoutOptions{Destination: base + LogoutPath, SPEntityID: base + MetadataPath, POST: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp, _ := b.post(base+LogoutPath, url.Values{"SAMLRequest": {v}}, "http://127.0.0.1:1")
-		ended(t, b, resp, tokens)
+		ended(t, b, resp, tokens, id)
 	})
 }
 
