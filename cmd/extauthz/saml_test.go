@@ -216,6 +216,30 @@ func TestServeSAML(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Errorf("whoami with the revoked token: %v %v", resp, err)
 	}
+
+	// IdP-initiated single logout reaches the store serve wired
+	// (sp.Config.SingleLogout): the IdP's signed LogoutRequest ends the
+	// browser session, and the browser goes back to the IdP.
+	baseURL, _ := url.Parse(base)
+	var session string
+	for _, ck := range jar.Cookies(baseURL) {
+		if ck.Name == "tfgate" {
+			session = ck.Value
+		}
+	}
+	logout, err := idp.LogoutRedirectURL(devidp.LogoutOptions{Destination: base + "/saml/logout", NameID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = mustDo(t, c, "GET", logout, nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || !strings.HasPrefix(loc, idp.SLOURL()+"?SAMLResponse=") {
+		t.Fatalf("IdP-initiated logout: %d %q\n%s", resp.StatusCode, loc, body(t, resp))
+	}
+	req, _ = http.NewRequest("GET", base+"/saml/whoami", nil)
+	req.AddCookie(&http.Cookie{Name: "tfgate", Value: session})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("whoami with the session the IdP ended: %v %v", resp, err)
+	}
 }
 
 // TestServeSAMLUnconfigured: without idps the SP says so with a 503.

@@ -24,6 +24,7 @@ import (
 // sessions, the one-time and replay-cache IDs, and token families.
 type samlStore interface {
 	sp.Sessions
+	sp.SingleLogout
 	sp.TokenStore
 	samlverify.ReplayCache
 }
@@ -124,7 +125,7 @@ func newSAMLSP(ctx context.Context, cfg SAMLConfig, cookieName string, store sam
 	}
 	h, err := sp.New(sp.Config{
 		BaseURL: base, EntityID: entityID, Verifier: verifier, IdPs: idps, IdPNames: names,
-		Sessions: store, Tokens: store, BindingKey: bindingKey, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
+		Sessions: store, Tokens: store, SingleLogout: store, BindingKey: bindingKey, CookieName: cookieName, Insecure: strings.HasPrefix(base, "http://"),
 		SessionLifetime: cfg.SessionLifetime, RequestTTL: cfg.RequestTTL, ReturnToHosts: cfg.ReturnToHosts,
 		TokenLifetime: cfg.TokenLifetime, RefreshLifetime: cfg.RefreshLifetime, MaxRotationsPerMinute: cfg.MaxRotationsPerMinute,
 		NameIDFormat: cfg.NameIDFormat, Key: key, Cert: cert, SignRequests: cfg.SignRequests, Logger: log,
