@@ -238,7 +238,11 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 		return authz.Session{}, ErrNotFound
 	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	budget := r.timeout
+	if d, ok := ctx.Value(lookupBudgetKey{}).(time.Duration); ok && d > 0 {
+		budget = d
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	ref := refOf(token)
 	key := sessionKey(r.prefix, ref)
@@ -249,7 +253,7 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 		// Redis must not be reported as failed for that. A Redis that is
 		// really down costs two budgets, still inside Envoy's timeout.
 		cancel()
-		ctx, cancel = context.WithTimeout(parent, r.timeout)
+		ctx, cancel = context.WithTimeout(parent, budget)
 		defer cancel()
 		b, pttl, err = r.get(ctx, key)
 	}
@@ -278,6 +282,19 @@ func (r *Redis) Lookup(ctx context.Context, token string) (authz.Session, error)
 		r.noteUse(ctx, ref.handle, s, now)
 	}
 	return s, nil
+}
+
+// lookupBudgetKey carries WithLookupTimeout's budget.
+type lookupBudgetKey struct{}
+
+// WithLookupTimeout returns ctx under which Redis.Lookup allows d per
+// attempt instead of RedisConfig.Timeout. It is for endpoints a person or
+// program waits on once (the SP's sign-in, sign-out and /token), where the
+// Check path's tight budget would turn a moment of CPU overload into a
+// failed refresh or sign-out (whose tokens then live on). d <= 0 changes
+// nothing.
+func WithLookupTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, lookupBudgetKey{}, d)
 }
 
 // timedOut reports whether err is a Redis call running out of its budget.

@@ -164,8 +164,22 @@ func policyGrants(policy *rego.Evaluator) func([]string) []sp.Grant {
 // revocation endpoints (exact paths, as Envoy routes them); the listener's
 // root sends a person to the account page.
 func (s *samlSP) Mount() map[string]http.Handler {
-	return map[string]http.Handler{"/saml/": s.handler, sp.TokenPath: s.token, sp.RevokePath: s.token,
+	h, tok := spBudget{s.handler}, spBudget{s.token}
+	return map[string]http.Handler{"/saml/": h, sp.TokenPath: tok, sp.RevokePath: tok,
 		"GET /{$}": http.RedirectHandler(sp.HomePath, http.StatusFound)}
+}
+
+// spLookupTimeout is the Redis lookup budget of the SP's requests: the
+// store's default UpdateTimeout, as for its writes, rather than the Check
+// path's sessions.redis.timeout. Under overload a 50 ms budget failed
+// refreshes and sign-outs with 503 in the soak (cmd/tfgate-soak).
+const spLookupTimeout = time.Second
+
+// spBudget serves the SP's requests with spLookupTimeout.
+type spBudget struct{ h http.Handler }
+
+func (b spBudget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.h.ServeHTTP(w, r.WithContext(session.WithLookupTimeout(r.Context(), spLookupTimeout)))
 }
 
 // Run refreshes every IdP's metadata until ctx is done.
