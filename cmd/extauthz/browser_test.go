@@ -206,27 +206,54 @@ func waitForPage(ctx context.Context, predicate string) error {
 // TestBrowserCLILogin signs `extauthz login` in with headless Chromium as
 // the user's browser: the IdP page, the confirmation page's Allow button
 // (a real form POST, with the browser's own Origin and fetch metadata),
-// and the CLI's loopback page; then `extauthz token` gives a token.
+// and the CLI's loopback page; then `extauthz token` gives a token. The
+// confirmation page (/saml/cli/authorize) and the loopback page must say
+// what is happening and what to do, in tfgate's style (the loopback page's
+// stylesheet is allowed by its hash, so a mismatch would leave it bare);
+// screenshots go to bin/artifacts/pages-cli-consent.png and
+// pages-cli-callback.png, next to TestBrowserPages'.
 func TestBrowserCLILogin(t *testing.T) {
 	dev := startDevStack(t)
 	ctx := newBrowser(t, 60*time.Second)
-	dir := devLoginWith(t, dev.rest, func(authURL string) string {
-		alice := chromedp.CSS(`button[name="user"][value="alice"]`)
-		allow := chromedp.CSS(`button[name="decision"][value="allow"]`)
-		err := chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(alice), chromedp.Click(alice),
-			chromedp.WaitVisible(allow), chromedp.Click(allow))
-		if err == nil {
-			err = waitForPage(ctx, `document.body.innerText.includes("Signed in")`)
+	artifacts := artifactsDir(t)
+	shot := func(name string, want ...string) string {
+		t.Helper()
+		cond := `getComputedStyle(document.body).backgroundColor === "rgb(246, 247, 249)"`
+		for _, w := range want {
+			cond += fmt.Sprintf(" && document.body.innerText.includes(%q)", w)
 		}
+		if err := waitForPage(ctx, cond); err != nil {
+			text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			t.Fatalf("%s: %v\npage:\n%s", name, err, text)
+		}
+		img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
-			t.Fatalf("browser: %v", err)
+			t.Fatalf("%s: screenshot: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(artifacts, "pages-"+name+".png"), img, 0o644); err != nil {
+			t.Fatal(err)
 		}
 		page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return page
+	}
+	dir := devLoginWith(t, dev.rest, func(authURL string) string {
+		alice := chromedp.CSS(`button[name="user"][value="alice"]`)
+		allow := chromedp.CSS(`button[name="decision"][value="allow"]`)
+		if err := chromedp.Do(ctx, chromedp.Navigate(authURL), chromedp.WaitVisible(alice), chromedp.Click(alice), chromedp.WaitVisible(allow)); err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		shot("cli-consent", "Allow command-line sign-in?", "Sign in extauthz on this computer as alice",
+			"Allow it only if you just ran extauthz login on this computer", "Cancel")
+		if err := chromedp.Do(ctx, chromedp.Click(allow)); err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		return shot("cli-callback", "Signed in", "extauthz is signed in to "+dev.rest,
+			"You can close this tab and return to the terminal", "This page comes from extauthz login on this computer")
 	})
+	t.Logf("screenshots: %s/pages-cli-*.png", artifacts)
 	t.Setenv(cliclient.ConfigDirEnv, dir)
 	t.Setenv(cliclient.TokenStoreEnv, cliclient.TokenStoreFile) // not this machine's keyring
 	if token := strings.TrimSpace(runCLI(t, 0, "token", "--server", dev.rest)); !strings.HasPrefix(token, "tfg_") {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tfgate/tfgate/internal/webpage"
 )
 
 var (
@@ -26,6 +28,7 @@ type receiver struct {
 	srv    *http.Server
 	state  string
 	server string // what the page names
+	origin string // the listener's http://127.0.0.1:PORT, which the page names too
 	finish func(ctx context.Context, code string) error
 
 	ctx context.Context // the login's, for finish
@@ -36,7 +39,7 @@ type receiver struct {
 }
 
 func newReceiver(ctx context.Context, ln net.Listener, state, server string, finish func(context.Context, string) error) *receiver {
-	r := &receiver{state: state, server: server, finish: finish, ctx: ctx, done: make(chan error, 1)}
+	r := &receiver{state: state, server: server, origin: "http://" + ln.Addr().String(), finish: finish, ctx: ctx, done: make(chan error, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /callback", r.handle)
 	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -89,15 +92,18 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		r.page(w, http.StatusBadRequest, "Sign-in failed", err.Error()+". Return to the terminal.")
 	} else {
-		r.page(w, http.StatusOK, "Signed in", "extauthz is signed in to "+r.server+". You can close this tab.")
+		r.page(w, http.StatusOK, "Signed in", "extauthz is signed in to "+r.server+". You can close this tab and return to the terminal.")
 	}
 	r.done <- err
 }
 
+// callbackPage has the look of tfgate's own pages (internal/webpage), so
+// the sign-in ends on a page like the ones before it.
 var callbackPage = template.Must(template.New("callback").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} — tfgate</title>
-<style>body{font:16px system-ui,sans-serif;margin:4em auto;max-width:36em;color:#222}h1{font-size:1.4em}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Text}}</p></body></html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.Title}} — tfgate</title><style>{{.CSS}}</style>
+</head><body><main><h1>{{.Title}}</h1><p>{{.Text}}</p>
+<p class="contact">This page comes from <code>extauthz login</code> on this computer ({{.Origin}}), not from the server.</p></main></body></html>
 `))
 
 // page writes the small page the browser shows at the end. The URL that
@@ -107,7 +113,10 @@ func (r *receiver) page(w http.ResponseWriter, status int, title, text string) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", webpage.CSP)
 	w.WriteHeader(status)
-	_ = callbackPage.Execute(w, struct{ Title, Text string }{title, text})
+	_ = callbackPage.Execute(w, struct {
+		Title, Text, Origin string
+		CSS                 template.CSS
+	}{title, text, r.origin, template.CSS(webpage.CSS)})
 }

@@ -1,5 +1,6 @@
 // Package webpage is the look of every HTML page tfgate shows a person:
-// the sign-in pages of samlverify/sp and the deny page of the Check path.
+// the sign-in pages of samlverify/sp, the deny page of the Check path, and
+// the loopback page that ends `extauthz login` (internal/cliclient).
 // One stylesheet, allowed by its hash in one Content-Security-Policy, so
 // pages need no per-response nonce and load nothing.
 package webpage
