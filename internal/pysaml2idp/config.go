@@ -69,7 +69,21 @@ type ResponseOptions struct {
 	// NameIDFormat is NameIDUnspec (User.ID) or NameIDEmail (User.Email).
 	// default: the AuthnRequest's NameIDPolicy Format, else NameIDUnspec.
 	NameIDFormat string
+	// Encrypt encrypts the assertion (EncryptedAssertion) with this content
+	// cipher: EncryptAES128GCM, EncryptAES256GCM or EncryptAES128CBC, the
+	// content key transported with RSA-OAEP (rsa-oaep-mgf1p) to the
+	// encryption certificate in the SP's metadata. The assertion is signed
+	// (unless UnsignedAssertion) before it is encrypted. default: "", not
+	// encrypted.
+	Encrypt string
 }
+
+// Content ciphers for ResponseOptions.Encrypt.
+const (
+	EncryptAES128GCM = "aes128-gcm"
+	EncryptAES256GCM = "aes256-gcm"
+	EncryptAES128CBC = "aes128-cbc"
+)
 
 // AssertionOptions describes a bare signed Assertion, as an RFC 7522 SAML
 // bearer grant carries.

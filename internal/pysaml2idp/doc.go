@@ -18,6 +18,9 @@
 // metadata. Logout makes an IdP-initiated
 // LogoutRequest (HTTP-Redirect: the URL with pysaml2's query signature;
 // HTTP-POST: the SAMLRequest value, enveloped signature).
+// ResponseOptions.Encrypt makes the assertion an EncryptedAssertion
+// (AES-128-GCM, AES-256-GCM or AES-128-CBC, RSA-OAEP key transport to the
+// encryption certificate in the SP's metadata).
 //
 // pysaml2 behaviour worth knowing when verifying its output (7.0.1):
 //   - Signatures are RSA-SHA1 with SHA-1 digests unless asked otherwise, and
@@ -37,4 +40,19 @@
 //     plain name and get no FriendlyName.
 //   - Metadata lists every algorithm xmlsec1 knows (md5 included) in an
 //     alg:Extensions block, and the X509Certificate text has line breaks.
+//   - Assertion encryption cannot be configured: create_authn_response
+//     (encrypt_assertion=True) takes no algorithm, Entity._encrypt_assertion
+//     builds its template with pre_encryption_part()'s default
+//     (tripledes-cbc, which tfgate refuses) and calls xmlsec1 --encrypt with
+//     SecurityContext.encrypt_assertion's default --session-key des-192;
+//     metadata EncryptionMethod elements are ignored. idp.py overrides
+//     _encrypt_assertion (same steps) to pass
+//     pre_encryption_part(msg_enc=...#aes128-gcm, key_enc=...#rsa-oaep-mgf1p)
+//     and a matching --session-key aes-128 (aes-256 for aes256-gcm).
+//     Debian 12's xmlsec1 1.2.37 (OpenSSL) then encrypts with AES-GCM; no
+//     other xmlsec1 option is needed. The assertion is signed first and
+//     the Response (when signed) after encryption.
+//   - xmlsec1 reads a comma in --privkey-pem as a list separator, so the
+//     key file's path (the test's TempDir, named after the test) must hold
+//     no comma, or every signature fails with "failed to load private key".
 package pysaml2idp

@@ -7,7 +7,8 @@ Protocol: one JSON object per line. On start the script prints
 then answers each request line read from stdin with one reply line:
 
   {"op": "respond", "query": {"SAMLRequest": ..., "RelayState": ...,
-   "SigAlg": ..., "Signature": ...}, "user": {...}, "opts": {...}}
+   "SigAlg": ..., "Signature": ...}, "user": {...}, "opts": {...,
+   "encrypt": "aes128-gcm" | "aes256-gcm" | "aes128-cbc" | absent}}
     -> {"ok": true, "saml_response": b64, "destination": url,
         "in_response_to": id, "sp_entity_id": id}
   {"op": "assertion", "user": {...}, "opts": {"audience": ..., ...}}
@@ -36,10 +37,43 @@ from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_UNSPECIFIED, NameID
 from saml2.server import Server
-from saml2.sigver import RSACrypto, pre_signature_part, signed_instance_factory, verify_redirect_signature
+from saml2.sigver import (RSA_OAEP_MGF1P, RSACrypto, get_pem_wrapped_unwrapped, make_temp, pre_encryption_part,
+                          pre_signature_part, signed_instance_factory, verify_redirect_signature)
 from saml2.time_util import in_a_while
 
 AUTHN = {"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}
+
+# Content encryption a Response may ask for: the EncryptedData's Algorithm
+# and xmlsec1's --session-key for it.
+CIPHERS = {
+    "aes128-gcm": ("http://www.w3.org/2009/xmlenc11#aes128-gcm", "aes-128"),
+    "aes256-gcm": ("http://www.w3.org/2009/xmlenc11#aes256-gcm", "aes-256"),
+    "aes128-cbc": ("http://www.w3.org/2001/04/xmlenc#aes128-cbc", "aes-128"),
+}
+
+
+class EncryptingServer(Server):
+    """pysaml2 7.0.1's Server encrypts assertions with a fixed template:
+    Entity._encrypt_assertion calls pre_encryption_part() with its default
+    tripledes-cbc and SecurityContext.encrypt_assertion with its default
+    --session-key des-192; create_authn_response takes no algorithm. This
+    override is the same method with the cipher of the current call
+    (self.cipher, a CIPHERS key) and RSA-OAEP (rsa-oaep-mgf1p) key
+    transport to the SP's metadata encryption certificate."""
+
+    cipher = None
+
+    def _encrypt_assertion(self, encrypt_cert, sp_entity_id, response, node_xpath=None):
+        if self.cipher is None:
+            return super()._encrypt_assertion(encrypt_cert, sp_entity_id, response, node_xpath)
+        msg_enc, session_key = CIPHERS[self.cipher]
+        certs = [encrypt_cert] if encrypt_cert else self.metadata.certs(sp_entity_id, "any", "encryption")
+        if not certs:
+            raise ValueError("the SP's metadata has no encryption certificate")
+        wrapped, unwrapped = get_pem_wrapped_unwrapped(certs[0])
+        tmp = make_temp(wrapped.encode("ascii"), decode=False, delete_tmpfiles=self.config.delete_tmpfiles)
+        template = pre_encryption_part(msg_enc=msg_enc, key_enc=RSA_OAEP_MGF1P, encrypt_cert=unwrapped)
+        return self.sec.crypto.encrypt_assertion(response, tmp.name, template, session_key, node_xpath=node_xpath)
 
 
 def build_server(cfg):
@@ -64,7 +98,7 @@ def build_server(cfg):
         "metadata": {"local": [cfg["sp_metadata_file"]]},
         "accepted_time_diff": 60,
     })
-    return Server(config=conf)
+    return EncryptingServer(config=conf)
 
 
 def identity(user):
@@ -111,21 +145,31 @@ def check_redirect_signature(srv, query, sp_entity_id):
 
 
 def authn_response(srv, cfg, user, opts, in_response_to, destination, sp_entity_id, fmt):
-    """A signed Response for user (create_authn_response), base64."""
+    """A signed Response for user (create_authn_response), base64; with
+    opts["encrypt"] (a CIPHERS key) its assertion is encrypted for the SP's
+    metadata encryption certificate."""
     sig_alg, digest_alg = algs(cfg, opts)
-    resp = srv.create_authn_response(
-        identity=identity(user),
-        in_response_to=in_response_to,
-        destination=destination,
-        sp_entity_id=sp_entity_id,
-        name_id=name_id(user, fmt),
-        authn=AUTHN,
-        sign_assertion=not opts.get("unsigned_assertion"),
-        sign_response=not opts.get("unsigned_response"),
-        sign_alg=sig_alg,
-        digest_alg=digest_alg,
-        session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
-    )
+    cipher = opts.get("encrypt") or None
+    if cipher is not None and cipher not in CIPHERS:
+        raise ValueError("unknown encryption %r" % cipher)
+    srv.cipher = cipher
+    try:
+        resp = srv.create_authn_response(
+            identity=identity(user),
+            in_response_to=in_response_to,
+            destination=destination,
+            sp_entity_id=sp_entity_id,
+            name_id=name_id(user, fmt),
+            authn=AUTHN,
+            sign_assertion=not opts.get("unsigned_assertion"),
+            sign_response=not opts.get("unsigned_response"),
+            sign_alg=sig_alg,
+            digest_alg=digest_alg,
+            session_not_on_or_after=in_a_while(seconds=cfg["session_seconds"]),
+            encrypt_assertion=cipher is not None,
+        )
+    finally:
+        srv.cipher = None
     # On some failures create_authn_response returns an error Response (or
     # a list of lines) instead of raising.
     if not isinstance(resp, str) or "status:Success" not in resp:

@@ -30,6 +30,7 @@ func (idp *IdP) Respond(authnRequest string, user User, opts ResponseOptions) (s
 		"sig_alg":            opts.SigAlg,
 		"digest_alg":         opts.DigestAlg,
 		"name_id_format":     opts.NameIDFormat,
+		"encrypt":            opts.Encrypt,
 	}})
 	return r.SAMLResponse, err
 }
@@ -49,6 +50,7 @@ func (idp *IdP) Unsolicited(user User, spEntityID string, opts ResponseOptions) 
 		"sig_alg":            opts.SigAlg,
 		"digest_alg":         opts.DigestAlg,
 		"name_id_format":     opts.NameIDFormat,
+		"encrypt":            opts.Encrypt,
 	}})
 	return r.SAMLResponse, r.Destination, err
 }
