@@ -52,6 +52,9 @@
 //     Debian 12's xmlsec1 1.2.37 (OpenSSL) then encrypts with AES-GCM; no
 //     other xmlsec1 option is needed. The assertion is signed first and
 //     the Response (when signed) after encryption.
+//   - With encrypt_assertion=True but no encryption certificate in the SP's
+//     metadata, pysaml2 quietly sends the assertion in clear text
+//     (Entity._response resets encrypt_assertion); Respond refuses instead.
 //   - xmlsec1 reads a comma in --privkey-pem as a list separator, so the
 //     key file's path (the test's TempDir, named after the test) must hold
 //     no comma, or every signature fails with "failed to load private key".

@@ -152,6 +152,9 @@ def authn_response(srv, cfg, user, opts, in_response_to, destination, sp_entity_
     cipher = opts.get("encrypt") or None
     if cipher is not None and cipher not in CIPHERS:
         raise ValueError("unknown encryption %r" % cipher)
+    if cipher is not None and not srv.has_encrypt_cert_in_metadata(sp_entity_id):
+        # pysaml2 itself would quietly send the assertion in clear text.
+        raise ValueError("the SP's metadata has no encryption certificate")
     srv.cipher = cipher
     try:
         resp = srv.create_authn_response(

@@ -182,6 +182,7 @@ func testRespondRejects(t *testing.T, idp *IdP) {
 	}
 	tests := map[string]struct {
 		input string
+		opts  ResponseOptions
 		is    error // nil: any error
 	}{
 		"unknown SP":           {input: with(func(r *authnReq) { r.Issuer = "urn:stranger" }), is: ErrRefused},
@@ -190,10 +191,13 @@ func testRespondRejects(t *testing.T, idp *IdP) {
 		"not deflate":          {input: base64.StdEncoding.EncodeToString([]byte("<x/>")), is: ErrRefused},
 		"repeated SAMLRequest": {input: "SAMLRequest=a&SAMLRequest=b"},
 		"empty":                {input: ""},
+		// This SP's metadata has no certificate to encrypt for.
+		"encryption without an SP certificate": {input: with(func(*authnReq) {}), opts: ResponseOptions{Encrypt: EncryptAES128GCM}, is: ErrRefused},
+		"unknown cipher":                       {input: with(func(*authnReq) {}), opts: ResponseOptions{Encrypt: "tripledes-cbc"}, is: ErrRefused},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := idp.Respond(tc.input, alice, ResponseOptions{})
+			_, err := idp.Respond(tc.input, alice, tc.opts)
 			if err == nil || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Errorf("Respond() error = %v, want %v", err, tc.is)
 			}
