@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,7 @@ type options struct {
 	scenarios   []string
 	redis       string
 	redisTO     time.Duration
+	cpuProfile  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -63,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&scenarios, "scenarios", "",
 		"comma-separated scenarios to run, in that order (default: all, as listed):\n"+describeScenarios())
 	fs.DurationVar(&o.redisTO, "redis-timeout", 0, "Redis budget of one Check in the Redis scenarios (extauthz's default is 50ms; 0: the 500ms Check timeout)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (client and servers share the process; read it with go tool pprof)")
 	fs.StringVar(&o.redis, "redis", "", "address of an existing Redis for allow-redis and allow-redis-cached (default: start redis-server on a free loopback port)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: tfgate-bench [flags]\n\n"+
@@ -120,6 +123,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	env := &environment{redisAddr: o.redis, redisTimeout: o.redisTO, stderr: stderr}
 	defer env.close()

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +122,30 @@ func TestWriteTableAligns(t *testing.T) {
 		"allow-memory  deny 401  12.3ms  16.76\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestRunWritesCPUProfile: -cpuprofile leaves a profile pprof can read.
+func TestRunWritesCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.out")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"-duration", "200ms", "-warmup", "0", "-concurrency", "4",
+		"-scenarios", "allow-memory", "-cpuprofile", path}, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	// A profile is a gzipped protocol buffer: it must inflate to
+	// something.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the CPU profile is not gzipped: %v", err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil || len(body) == 0 {
+		t.Fatalf("the CPU profile inflates to %d bytes: %v", len(body), err)
 	}
 }
