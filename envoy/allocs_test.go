@@ -7,8 +7,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 
-	"github.com/tfgate/tfgate/authz"
-	"github.com/tfgate/tfgate/authz/session"
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
 
@@ -26,19 +24,7 @@ func TestCheckAllocationBudget(t *testing.T) {
 		t.Skip("builds the whole server")
 	}
 	ctx := context.Background()
-	store := session.NewMemory(session.MemoryConfig{})
-	token, err := authz.NewToken(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Create(ctx, token, loadgen.BenchSession()); err != nil {
-		t.Fatal(err)
-	}
-	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeSrv()
+	srv, _, token := newMemoryCheckServer(t)
 	for _, tc := range []struct {
 		name string
 		req  *authv3.CheckRequest

@@ -24,21 +24,31 @@ func unsampled(req *authv3.CheckRequest) *authv3.CheckRequest {
 	return req
 }
 
-func BenchmarkCheckInProcess(b *testing.B) {
+// newMemoryCheckServer returns the server extauthz serve wires (embedded
+// policy, memory store, metrics, decision log to io.Discard), the store,
+// and the token of a signed-in bench user. The server closes with tb.
+func newMemoryCheckServer(tb testing.TB) (*envoy.Server, *session.Memory, string) {
+	tb.Helper()
 	ctx := context.Background()
 	store := session.NewMemory(session.MemoryConfig{})
 	token, err := authz.NewToken(nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := store.Create(ctx, token, loadgen.BenchSession()); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv, closeSrv, err := loadgen.NewCheckServer(ctx, store, false)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer closeSrv()
+	tb.Cleanup(closeSrv)
+	return srv, store, token
+}
+
+func BenchmarkCheckInProcess(b *testing.B) {
+	ctx := context.Background()
+	srv, store, token := newMemoryCheckServer(b)
 	// The same server with tracing on: 1% of new traces sampled, as
 	// tfgate-bench's allow-memory-traced-1pct.
 	traced, closeTraced, err := loadgen.NewTracedCheckServer(ctx, store, 0.01)
