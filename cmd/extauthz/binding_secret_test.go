@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,21 +19,9 @@ import (
 // Not parallel: it sets the environment.
 func TestServeBindingSecretFromEnv(t *testing.T) {
 	t.Setenv("TFGATE_BINDING_SECRET", "0123456789abcdef0123456789abcdef-test-only")
-	portA := freePort(t)
-	base := "http://127.0.0.1:" + portA
-	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}}})
-	md, err := idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "devidp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := func(port, secret string) string {
-		return fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
-			"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n%s  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, secret, mdFile)
-	}
+	f := newSAMLServe(t)
+	portA, base, idp := f.port, f.base, f.idp
+	config := func(port, secret string) string { return f.config(port, secret, "") }
 	for _, tc := range []struct {
 		name, secret string
 		want         int

@@ -2,11 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,19 +15,9 @@ import (
 // fourth rotation within the minute is 429 slow_down (the built-in
 // default, 10, would allow it).
 func TestServeRotationCap(t *testing.T) {
-	port := freePort(t)
-	base := "http://127.0.0.1:" + port
-	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs", base + "/token"}}}})
-	md, err := idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "devidp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
-		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  max_rotations_per_minute: 3\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
+	f := newSAMLServe(t, "/token")
+	base, idp := f.base, f.idp
+	startServe(t, f.config(f.port, "  max_rotations_per_minute: 3\n", ""))
 	_, assertion, err := idp.NewAssertion(devidp.ResponseOptions{User: devidp.DefaultUsers()[0], ACSURL: base + "/token"})
 	if err != nil {
 		t.Fatal(err)

@@ -147,20 +147,9 @@ func copyFile(t *testing.T, from, to string) {
 // TestServeSAML runs the real serve command with the development IdP's
 // metadata in a file and signs a browser in through it.
 func TestServeSAML(t *testing.T) {
-	port := freePort(t)
-	base := "http://127.0.0.1:" + port
-	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}}})
-	md, err := idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	mdFile := filepath.Join(dir, "devidp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, addr, _ := startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
-		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  token_lifetime: 10m\n  idps:\n    - name: dev\n      metadata_file: %s\n", port, base, mdFile))
+	f := newSAMLServe(t)
+	port, base, idp := f.port, f.base, f.idp
+	_, addr, _ := startServe(t, f.config(port, "  token_lifetime: 10m\n", ""))
 	if addr != "127.0.0.1:"+port {
 		t.Fatalf("listening on %s", addr)
 	}
@@ -287,6 +276,44 @@ func TestServeSAMLBadMetadata(t *testing.T) {
 	}
 }
 
+// samlServe is the development IdP for an SP whose base URL is on a free
+// loopback port, with the IdP's metadata in a file: what every test that
+// runs serve with SAML starts from.
+type samlServe struct {
+	port, base, mdFile string
+	idp                *devidp.IdP
+}
+
+// newSAMLServe starts the IdP; extraACS are more ACS paths (such as
+// "/token") the IdP may answer to besides /saml/acs.
+func newSAMLServe(t *testing.T, extraACS ...string) samlServe {
+	t.Helper()
+	f := samlServe{port: freePort(t)}
+	f.base = "http://127.0.0.1:" + f.port
+	acs := []string{f.base + "/saml/acs"}
+	for _, p := range extraACS {
+		acs = append(acs, f.base+p)
+	}
+	f.idp = devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: f.base + "/saml/metadata", ACSURLs: acs}}})
+	md, err := f.idp.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mdFile = filepath.Join(t.TempDir(), "devidp.xml")
+	if err := os.WriteFile(f.mdFile, md, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// config is a serve config listening for HTTP on port with the IdP as
+// "dev"; samlExtra lines go under saml: and idpExtra under the IdP (each
+// indented to its place and ending in a newline).
+func (f samlServe) config(port, samlExtra, idpExtra string) string {
+	return fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
+		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n%s  idps:\n    - name: dev\n      metadata_file: %s\n%s", port, f.base, samlExtra, f.mdFile, idpExtra)
+}
+
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -345,20 +372,10 @@ func hiddenInputs(page string) url.Values {
 // and lands on its RelayState path, while the caps refuse larger forms and
 // responses, naming the setting to change.
 func TestServeSAMLIdPInitiatedAndCaps(t *testing.T) {
-	port := freePort(t)
-	base := "http://127.0.0.1:" + port
-	idp := devidp.Start(t, devidp.Config{SPs: []devidp.SP{{EntityID: base + "/saml/metadata", ACSURLs: []string{base + "/saml/acs"}}}})
-	md, err := idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdFile := filepath.Join(t.TempDir(), "devidp.xml")
-	if err := os.WriteFile(mdFile, md, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startServe(t, fmt.Sprintf("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:%s\n  shutdown_timeout: 2s\ndecision_log:\n  path: off\n"+
-		"sessions:\n  cookie_name: tfgate\nsaml:\n  base_url: %s\n  max_response_bytes: 16384\n  max_form_bytes: 49152\n"+
-		"  idps:\n    - name: dev\n      metadata_file: %s\n      idp_initiated: true\n      idp_initiated_max_age: 1m\n", port, base, mdFile))
+	f := newSAMLServe(t)
+	base, idp := f.base, f.idp
+	startServe(t, f.config(f.port, "  max_response_bytes: 16384\n  max_form_bytes: 49152\n",
+		"      idp_initiated: true\n      idp_initiated_max_age: 1m\n"))
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
