@@ -150,6 +150,19 @@ func formOf(t *testing.T, page string) (string, url.Values) {
 }
 
 // whoamiOf returns the JSON of GET /saml/whoami with b's cookies.
+// mustBeAlice checks that b is signed in at base as the interop tests'
+// alice (name, email and groups as the IdPs assert them) through idp.
+func mustBeAlice(t *testing.T, b *browser, base, idp string) {
+	t.Helper()
+	code, who := whoamiOf(t, b, base)
+	mustEqual(t, "whoami", code, 200)
+	mustEqual(t, "subject", who.Subject, "alice")
+	mustEqual(t, "email", who.Email, "alice@example.com")
+	mustEqual(t, "name", who.Name, "Alice Engineer")
+	mustEqual(t, "groups", strings.Join(who.Groups, ","), "ml-engineers,resnet-users")
+	mustEqual(t, "idp", who.IdP, idp)
+}
+
 func whoamiOf(t *testing.T, b *browser, base string) (int, whoami) {
 	t.Helper()
 	resp, body := b.get(base + WhoamiPath)
@@ -275,13 +288,7 @@ func TestPysaml2Interop(t *testing.T) {
 				t.Fatalf("ACS: %d\n%s\nlog: %s", resp.StatusCode, page, sp.logs)
 			}
 			mustEqual(t, "return_to", location(t, resp), base+"/v1/models/half_plus_two:predict")
-			code, who := whoamiOf(t, b, base)
-			mustEqual(t, "whoami", code, 200)
-			mustEqual(t, "subject", who.Subject, "alice")
-			mustEqual(t, "email", who.Email, "alice@example.com")
-			mustEqual(t, "name", who.Name, "Alice Engineer")
-			mustEqual(t, "groups", strings.Join(who.Groups, ","), "ml-engineers,resnet-users")
-			mustEqual(t, "idp", who.IdP, idp.EntityID())
+			mustBeAlice(t, b, base, idp.EntityID())
 
 			// The same Response again, in a fresh sign-in: a replay.
 			b.get(base + LoginPath)
