@@ -24,14 +24,7 @@ func (idp *IdP) Respond(authnRequest string, user User, opts ResponseOptions) (s
 	if err != nil {
 		return "", err
 	}
-	r, err := idp.call(request{Op: "respond", Query: q, User: toJSON(user), Opts: map[string]any{
-		"unsigned_assertion": opts.UnsignedAssertion,
-		"unsigned_response":  opts.UnsignedResponse,
-		"sig_alg":            opts.SigAlg,
-		"digest_alg":         opts.DigestAlg,
-		"name_id_format":     opts.NameIDFormat,
-		"encrypt":            opts.Encrypt,
-	}})
+	r, err := idp.call(request{Op: "respond", Query: q, User: toJSON(user), Opts: opts.args(nil)})
 	return r.SAMLResponse, err
 }
 
@@ -43,15 +36,7 @@ func (idp *IdP) Unsolicited(user User, spEntityID string, opts ResponseOptions) 
 	if user.ID == "" || spEntityID == "" {
 		return "", "", errors.New("pysaml2idp: User.ID and the SP's entity ID are required")
 	}
-	r, err := idp.call(request{Op: "unsolicited", User: toJSON(user), Opts: map[string]any{
-		"sp_entity_id":       spEntityID,
-		"unsigned_assertion": opts.UnsignedAssertion,
-		"unsigned_response":  opts.UnsignedResponse,
-		"sig_alg":            opts.SigAlg,
-		"digest_alg":         opts.DigestAlg,
-		"name_id_format":     opts.NameIDFormat,
-		"encrypt":            opts.Encrypt,
-	}})
+	r, err := idp.call(request{Op: "unsolicited", User: toJSON(user), Opts: opts.args(map[string]any{"sp_entity_id": spEntityID})})
 	return r.SAMLResponse, r.Destination, err
 }
 
@@ -168,4 +153,18 @@ func redirectQuery(s string) (map[string]string, error) {
 
 func toJSON(u User) jsonUser {
 	return jsonUser{ID: u.ID, Name: u.Name, Email: u.Email, Groups: u.Groups}
+}
+
+// args are opts as idp.py reads them, added to extra (which may be nil).
+func (opts ResponseOptions) args(extra map[string]any) map[string]any {
+	if extra == nil {
+		extra = map[string]any{}
+	}
+	extra["unsigned_assertion"] = opts.UnsignedAssertion
+	extra["unsigned_response"] = opts.UnsignedResponse
+	extra["sig_alg"] = opts.SigAlg
+	extra["digest_alg"] = opts.DigestAlg
+	extra["name_id_format"] = opts.NameIDFormat
+	extra["encrypt"] = opts.Encrypt
+	return extra
 }
