@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -173,32 +172,21 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// marshalRecord is appendJSON with encoding/json as the fallback for the
-// records it refuses.
+// marshalRecord is appendJSON, also for the records it refuses: a time
+// that encoding/json cannot write either (so json.Marshal is no fallback)
+// is left out of the line rather than the decision lost (the audit trail
+// must not have holes).
 func marshalRecord(b []byte, rec *DecisionRecord) []byte {
 	if out, ok := rec.appendJSON(b); ok {
 		return out
 	}
-	return marshalRecordSlow(b, *rec)
-}
-
-// marshalRecordSlow takes a copy, so that the fast path's record does not
-// escape to the heap.
-func marshalRecordSlow(b []byte, rec DecisionRecord) []byte {
-	j, err := json.Marshal(rec)
-	if err != nil {
-		// A time encoding/json cannot write either: keep the line, with
-		// the time it could not encode left out rather than the decision
-		// lost (the audit trail must not have holes).
-		r := rec
-		if !strictTime(r.Time) {
-			r.Time = time.Time{}
-		}
-		if !strictTime(r.ExpiresAt) {
-			r.ExpiresAt = time.Time{}
-		}
-		out, _ := r.appendJSON(b)
-		return out
+	r := *rec
+	if !strictTime(r.Time) {
+		r.Time = time.Time{}
 	}
-	return append(b, j...)
+	if !strictTime(r.ExpiresAt) {
+		r.ExpiresAt = time.Time{}
+	}
+	out, _ := r.appendJSON(b)
+	return out
 }
