@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedisConfigErrors(t *testing.T) {
@@ -111,5 +113,35 @@ func TestLifetimeFromConfig(t *testing.T) {
 	l := lifetime(cfg.Sessions)
 	if l.Max != 8*time.Hour || l.Idle != 0 || l.MaxAuthAge != 4*time.Hour {
 		t.Errorf("lifetime = %+v", l)
+	}
+}
+
+// TestRedisClientSpeaksRESP2: the client serve builds speaks RESP2 in
+// every mode. Under RESP3 go-redis peeks for push notifications around
+// every command (about a tenth of a lookup's CPU), and tfgate uses no
+// RESP3 feature (docs/performance.md).
+func TestRedisClientSpeaksRESP2(t *testing.T) {
+	for _, mode := range []string{"standalone", "cluster", "sentinel"} {
+		cfg := RedisConfig{Mode: mode, Addrs: []string{"127.0.0.1:1"}}
+		if mode == "sentinel" {
+			cfg.MasterName = "mymaster"
+		}
+		c, err := newRedisClient(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		var proto int
+		switch c := c.(type) {
+		case *redis.Client:
+			proto = c.Options().Protocol
+		case *redis.ClusterClient:
+			proto = c.Options().Protocol
+		default:
+			t.Fatalf("%s: a %T", mode, c)
+		}
+		c.Close()
+		if proto != 2 {
+			t.Errorf("%s: Protocol %d, want 2", mode, proto)
+		}
 	}
 }
