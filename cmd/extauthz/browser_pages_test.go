@@ -40,7 +40,7 @@ func TestBrowserPages(t *testing.T) {
 			cond += fmt.Sprintf(" && document.body.innerText.includes(%q)", w)
 		}
 		if err := waitForPage(ctx, cond); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			text, _ := pageText(ctx)
 			t.Fatalf("%s: %v\npage:\n%s", name, err, text)
 		}
 		if u != "" && got != status {

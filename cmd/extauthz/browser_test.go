@@ -132,7 +132,7 @@ func TestBrowserSignIn(t *testing.T) {
 		location, err = chromedp.Run(ctx, chromedp.Location())
 	}
 	if err == nil {
-		body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		body, err = pageText(ctx)
 	}
 	if err == nil {
 		final, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -141,7 +141,7 @@ func TestBrowserSignIn(t *testing.T) {
 		err = chromedp.Do(ctx, chromedp.Navigate(base+"/saml/whoami"))
 	}
 	if err == nil {
-		whoami, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		whoami, err = pageText(ctx)
 	}
 	// Sign out from tfgate's own page, as a user would: the form POST must
 	// pass the logout CSRF checks in a real browser, then whoami is 401.
@@ -159,7 +159,7 @@ func TestBrowserSignIn(t *testing.T) {
 		err = chromedp.Do(ctx, chromedp.Navigate(base+"/saml/whoami"))
 	}
 	if err == nil {
-		afterLogout, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		afterLogout, err = pageText(ctx)
 	}
 	dir := artifactsDir(t)
 	for name, img := range map[string][]byte{"signin.png": signIn, "final.png": final} {
@@ -189,6 +189,14 @@ func TestBrowserSignIn(t *testing.T) {
 
 // waitForPage evaluates a JavaScript predicate until it is true, retrying
 // through the errors a navigation in progress causes.
+// pageText is the current page's visible text, read in one evaluation in
+// the page. (chromedp.Text resolves the body's node first and then reads
+// it; Chromium's JSON viewer replaces the body of a JSON page after load,
+// and a read between the two failed with "No node with given id found".)
+func pageText(ctx context.Context) (string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+}
+
 func waitForPage(ctx context.Context, predicate string) error {
 	for {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](predicate))
@@ -223,7 +231,7 @@ func TestBrowserCLILogin(t *testing.T) {
 			cond += fmt.Sprintf(" && document.body.innerText.includes(%q)", w)
 		}
 		if err := waitForPage(ctx, cond); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			text, _ := pageText(ctx)
 			t.Fatalf("%s: %v\npage:\n%s", name, err, text)
 		}
 		img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -233,7 +241,7 @@ func TestBrowserCLILogin(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(artifacts, "pages-"+name+".png"), img, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		page, err := pageText(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
