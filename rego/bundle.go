@@ -149,7 +149,7 @@ func BuildBundle(ctx context.Context, dir string, w io.Writer, opts BuildOptions
 	if err != nil {
 		return "", err
 	}
-	if _, err := prepare(ctx, files, DefaultQuery, -1); err != nil {
+	if _, err := prepare(ctx, files, DefaultQuery, -1, EngineTopdown); err != nil {
 		return "", err
 	}
 	rev := opts.Revision

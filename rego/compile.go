@@ -23,6 +23,10 @@ type prepared struct {
 	subjects *subjectCache
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
+	// vm is the compiled engine, nil when the policy runs on topdown;
+	// engineNote then says why.
+	vm         *vmProgram
+	engineNote string
 }
 
 // probeInput is evaluated once after every compile: whatever a policy
@@ -32,7 +36,7 @@ type prepared struct {
 var probeInput = &authz.Input{Target: authz.InputTarget{API: "unknown"}}
 
 // prepare compiles the policy files and prepares query against them.
-func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries int) (*prepared, error) {
+func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries int, engine string) (*prepared, error) {
 	modules, err := parseModules(files.modules)
 	if err != nil {
 		return nil, err
@@ -61,6 +65,11 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
 	p := &prepared{query: pq, revision: files.revision, data: data, grants: index, subjects: newSubjectCache()}
+	if engine != EngineTopdown {
+		p.vm, p.engineNote = newCompiledEngine(ctx, modules, compiler, store, query, index, pq)
+	} else {
+		p.engineNote = "configured"
+	}
 	if cacheEntries > 0 && deterministic(compiler) {
 		p.cache = newDecisionCache(cacheEntries)
 	}
@@ -107,11 +116,13 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 			return v, nil
 		}
 	}
-	rs, err := p.query.Eval(ctx, opa.EvalParsedInput(inputValueCached(in, p.subjects)))
-	if err != nil {
-		return authz.Verdict{}, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	var v authz.Verdict
+	var err error
+	if p.vm != nil {
+		v, err = vmVerdict(ctx, p.vm, ast.NewTerm(inputValueCached(in, p.subjects)))
+	} else {
+		v, err = topdownVerdict(ctx, p.query, ast.NewTerm(inputValueCached(in, p.subjects)))
 	}
-	v, err := decodeDecision(rs)
 	if err == nil {
 		v.PolicyRevision = p.revision
 	}

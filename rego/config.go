@@ -35,7 +35,18 @@ type Config struct {
 	// built-ins such as time.now_ns or http.send); negative disables it.
 	// default: DefaultDecisionCacheEntries (10000)
 	DecisionCacheEntries int
+	// Engine is what evaluates the policy: "auto" runs it compiled (OPA's
+	// plan of the policy, run by tfgate's engine: several times faster)
+	// when every statement and built-in in the plan is supported and the
+	// plan agrees with OPA's evaluator on a load-time sample of inputs, and
+	// on OPA's evaluator (topdown) otherwise; "topdown" always uses OPA's
+	// evaluator. Status().Engine says which one runs and why.
+	// default: "auto"
+	Engine string
 }
+
+// EngineAuto is the default Config.Engine.
+const EngineAuto = "auto"
 
 // DefaultDecisionCacheEntries is the default size of the decision cache.
 const DefaultDecisionCacheEntries = 10000
@@ -54,6 +65,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.PollInterval = DefaultPollInterval
 	case c.PollInterval < 0:
 		return c, fmt.Errorf("%w: negative poll interval %v", ErrConfig, c.PollInterval)
+	}
+	switch c.Engine {
+	case "":
+		c.Engine = EngineAuto
+	case EngineAuto, EngineTopdown:
+	default:
+		return c, fmt.Errorf("%w: engine %q (want %q or %q)", ErrConfig, c.Engine, EngineAuto, EngineTopdown)
 	}
 	if c.DecisionCacheEntries == 0 {
 		c.DecisionCacheEntries = DefaultDecisionCacheEntries

@@ -97,7 +97,7 @@ func (e *Evaluator) Reload() error {
 
 // install compiles files and swaps them in. The caller holds e.mu.
 func (e *Evaluator) install(ctx context.Context, files *policyFiles) error {
-	p, err := prepare(ctx, files, e.cfg.Query, e.cfg.DecisionCacheEntries)
+	p, err := prepare(ctx, files, e.cfg.Query, e.cfg.DecisionCacheEntries, e.cfg.Engine)
 	if err != nil {
 		return fmt.Errorf("%w (policy revision %s)", err, files.revision)
 	}

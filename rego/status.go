@@ -31,6 +31,11 @@ type Status struct {
 	// when the cache is off or the policy is not deterministic.
 	CacheHits   uint64 `json:"decision_cache_hits"`
 	CacheMisses uint64 `json:"decision_cache_misses"`
+	// Engine is what evaluates the revision in force: "compiled" (OPA's
+	// plan of the policy, run by tfgate) or "topdown" (OPA's evaluator);
+	// EngineNote says why a revision runs on topdown.
+	Engine     string `json:"engine"`
+	EngineNote string `json:"engine_note,omitempty"`
 }
 
 // reloadState is the Evaluator's record behind Status.
@@ -74,5 +79,8 @@ func (e *Evaluator) Status() Status {
 	s := e.state.status
 	e.state.mu.Unlock()
 	s.CacheHits, s.CacheMisses = e.state.hits.Load(), e.state.misses.Load()
+	if p := e.cur.Load(); p != nil {
+		s.Engine, s.EngineNote = p.engine()
+	}
 	return s
 }

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/telemetry"
 )
 
@@ -256,6 +257,14 @@ type PolicyConfig struct {
 	// time.now_ns, http.send or other non-deterministic built-ins); 0
 	// disables it. Default: 10000.
 	DecisionCacheEntries int `yaml:"decision_cache_entries"`
+	// Engine is what evaluates the policy. "auto" runs it compiled: OPA's
+	// plan of the policy (what `opa build -t plan` makes) run by tfgate,
+	// several times faster than OPA's evaluator, when every statement and
+	// built-in in the plan is supported and the plan agrees with OPA's
+	// evaluator on a sample of inputs at every load; otherwise, and with
+	// "topdown", OPA's evaluator runs it. /statusz shows which one runs
+	// and why. Default: auto.
+	Engine string `yaml:"engine"`
 	// Bundle, when its url is set, takes the policy from an OPA bundle
 	// instead of Dir.
 	Bundle BundleConfig `yaml:"bundle"`
@@ -328,7 +337,7 @@ func DefaultConfig() Config {
 			},
 		},
 		Policy: PolicyConfig{
-			ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000,
+			ReloadInterval: 2 * time.Second, DecisionCacheEntries: 10000, Engine: rego.EngineAuto,
 			Bundle: BundleConfig{
 				PollInterval: 30 * time.Second, Headers: map[string]string{},
 				Verification: BundleVerification{Keys: map[string]BundleKey{}},
@@ -693,6 +702,7 @@ func (c *Config) validate(doc *yaml.Node, cerr *ConfigError) {
 	if c.Policy.ReloadInterval < 0 {
 		bad("policy.reload_interval", "must not be negative (0 turns hot reload off)")
 	}
+	oneOf(bad, "policy.engine", "policy.engine", c.Policy.Engine)
 	if c.Policy.DecisionCacheEntries < 0 {
 		bad("policy.decision_cache_entries", "must not be negative (0 disables the cache)")
 	}
@@ -754,6 +764,7 @@ var configEnums = map[string][]string{
 	"log.level":           {"debug", "info", "warn", "error"},
 	"log.format":          {"json", "text"},
 	"sessions.store":      {"memory", "redis"},
+	"policy.engine":       {rego.EngineAuto, rego.EngineTopdown},
 	"sessions.redis.mode": {"standalone", "cluster", "sentinel"},
 	"tracing.protocol":    {"", telemetry.ProtocolGRPC, telemetry.ProtocolHTTP},
 	"policy.bundle.verification.keys.*.algorithm": {"", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"},

@@ -27,7 +27,7 @@ type policyParts struct {
 
 func newPolicy(ctx context.Context, cfg PolicyConfig, log *slog.Logger) (*policyParts, error) {
 	p := &policyParts{cfg: cfg}
-	ecfg := rego.Config{Dir: cfg.Dir, PollInterval: cfg.ReloadInterval, DecisionCacheEntries: cacheEntries(cfg.DecisionCacheEntries)}
+	ecfg := rego.Config{Dir: cfg.Dir, PollInterval: cfg.ReloadInterval, DecisionCacheEntries: cacheEntries(cfg.DecisionCacheEntries), Engine: cfg.Engine}
 	var err error
 	if cfg.Bundle.URL != "" {
 		bcfg, verr := bundleConfig(cfg.Bundle, cfg.Bundle.URL)
@@ -48,7 +48,7 @@ func newPolicy(ctx context.Context, cfg PolicyConfig, log *slog.Logger) (*policy
 			if verr != nil {
 				return nil, verr
 			}
-			cand, p.candidate, err = rego.NewBundle(ctx, rego.Config{DecisionCacheEntries: ecfg.DecisionCacheEntries}, bcfg)
+			cand, p.candidate, err = rego.NewBundle(ctx, rego.Config{DecisionCacheEntries: ecfg.DecisionCacheEntries, Engine: ecfg.Engine}, bcfg)
 		} else {
 			var v rego.Verification
 			if v, err = verification(cfg.Bundle.Verification); err == nil {
