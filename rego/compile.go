@@ -20,7 +20,7 @@ type prepared struct {
 	// data is the policy's data document, read-only.
 	data     map[string]any
 	grants   *grantsIndex
-	subjects *subjectCache
+	inputs   *inputCaches
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 	// vm is the compiled engine, nil when the policy runs on topdown;
@@ -64,7 +64,7 @@ func prepare(ctx context.Context, files *policyFiles, query string, cacheEntries
 	if err != nil {
 		return nil, fmt.Errorf("%w: preparing %s: %w", ErrCompile, query, err)
 	}
-	p := &prepared{query: pq, revision: files.revision, data: data, grants: index, subjects: newSubjectCache()}
+	p := &prepared{query: pq, revision: files.revision, data: data, grants: index, inputs: newInputCaches()}
 	if engine != EngineTopdown {
 		p.vm, p.engineNote = newCompiledEngine(ctx, modules, compiler, store, query, index, pq)
 	} else {
@@ -118,10 +118,11 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 	}
 	var v authz.Verdict
 	var err error
+	input := ast.NewTerm(p.inputs.input(in))
 	if p.vm != nil {
-		v, err = vmVerdict(ctx, p.vm, ast.NewTerm(inputValueCached(in, p.subjects)))
+		v, err = vmVerdict(ctx, p.vm, input)
 	} else {
-		v, err = topdownVerdict(ctx, p.query, ast.NewTerm(inputValueCached(in, p.subjects)))
+		v, err = topdownVerdict(ctx, p.query, input)
 	}
 	if err == nil {
 		v.PolicyRevision = p.revision

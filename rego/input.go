@@ -53,13 +53,17 @@ func inputValueCached(in *authz.Input, subjects *subjectCache) ast.Value {
 	}
 	return ast.NewObject(
 		[2]*ast.Term{kSubject, subject},
-		[2]*ast.Term{kRequest, ast.ObjectTerm(
-			[2]*ast.Term{kMethod, str(in.Request.Method)},
-			[2]*ast.Term{kPath, str(in.Request.Path)},
-			[2]*ast.Term{kHost, str(in.Request.Host)},
-			[2]*ast.Term{kProtocol, str(in.Request.Protocol)},
-		)},
+		[2]*ast.Term{kRequest, requestTerm(&in.Request)},
 		[2]*ast.Term{kTarget, targetTerm(&in.Target)},
+	)
+}
+
+func requestTerm(r *authz.InputRequest) *ast.Term {
+	return ast.ObjectTerm(
+		[2]*ast.Term{kMethod, str(r.Method)},
+		[2]*ast.Term{kPath, str(r.Path)},
+		[2]*ast.Term{kHost, str(r.Host)},
+		[2]*ast.Term{kProtocol, str(r.Protocol)},
 	)
 }
 
@@ -103,8 +107,8 @@ func targetTerm(t *authz.InputTarget) *ast.Term {
 	items = append(items,
 		[2]*ast.Term{kAPI, str(t.API)},
 		[2]*ast.Term{kModel, str(t.Model)},
-		[2]*ast.Term{kVersion, ast.NullTerm()},
-		[2]*ast.Term{kLabel, ast.NullTerm()},
+		[2]*ast.Term{kVersion, ast.InternedNullTerm},
+		[2]*ast.Term{kLabel, ast.InternedNullTerm},
 		[2]*ast.Term{kSignature, str(t.Signature)},
 	)
 	if t.Version != nil {

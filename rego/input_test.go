@@ -113,3 +113,46 @@ func TestSubjectCacheGivesTheSameInput(t *testing.T) {
 		t.Errorf("after mutating the caller's groups: %v, want %v", got, want)
 	}
 }
+
+// TestInputCachesGiveTheSameInput: a cached request or target term is used
+// only for an equal request or target; every variation of a field gives
+// what a fresh conversion gives, on a miss and on a hit.
+func TestInputCachesGiveTheSameInput(t *testing.T) {
+	c := newInputCaches()
+	base := func() *authz.Input { return in([]string{"a"}, "predict", "m", version(1)) }
+	variants := []func(*authz.Input){
+		func(x *authz.Input) {},
+		func(x *authz.Input) { x.Request.Method = "GET" },
+		func(x *authz.Input) { x.Request.Path = "/v1/models/n:predict" },
+		func(x *authz.Input) { x.Request.Host = "other" },
+		func(x *authz.Input) { x.Request.Protocol = authz.ProtocolGRPC },
+		func(x *authz.Input) { x.Target.API = "classify" },
+		func(x *authz.Input) { x.Target.Model = "n" },
+		func(x *authz.Input) { x.Target.Version = nil },
+		func(x *authz.Input) { v := int64(0); x.Target.Version = &v },
+		func(x *authz.Input) { v := int64(2); x.Target.Version = &v },
+		func(x *authz.Input) { x.Target.Version = nil; l := "stable"; x.Target.Label = &l },
+		func(x *authz.Input) { x.Target.Version = nil; l := ""; x.Target.Label = &l },
+		func(x *authz.Input) { x.Target.Signature = "other" },
+		func(x *authz.Input) { x.Target.Method = "tensorflow.serving.PredictionService/Predict" },
+		func(x *authz.Input) { x.Target.Model = "bad\xff" },
+		anonymous,
+	}
+	for round := range 2 {
+		for i, v := range variants {
+			x := base()
+			v(x)
+			if got, want := c.input(x), inputValue(x); got.Compare(want) != 0 {
+				t.Errorf("round %d variant %d: cached input\n%v\nwant\n%v", round, i, got, want)
+			}
+		}
+	}
+	// The key is a copy: changing the caller's version afterwards must not
+	// change what a later equal target gets.
+	x := base()
+	_ = c.input(x)
+	*x.Target.Version = 7
+	if got, want := c.input(base()), inputValue(base()); got.Compare(want) != 0 {
+		t.Errorf("after mutating the caller's version: %v, want %v", got, want)
+	}
+}

@@ -204,6 +204,10 @@ func newVMProgram(p *ir.Policy, data *ast.Term, grants *grantsIndex) (*vmProgram
 		return nil, err
 	}
 	// After checkBlock, which made the operands values.
+	prog.fuse(prog.plan)
+	for _, f := range prog.funcs {
+		prog.fuse(f.blocks)
+	}
 	prog.planLocals = maxLocal(prog.plan, []ir.Local{ir.Input, ir.Data}) + 1
 	for _, f := range prog.funcs {
 		f.locals = maxLocal(f.blocks, append(append([]ir.Local{}, f.params...), f.ret)) + 1
@@ -213,6 +217,87 @@ func newVMProgram(p *ir.Policy, data *ast.Term, grants *grantsIndex) (*vmProgram
 		return nil, err
 	}
 	return prog, nil
+}
+
+// Statements fuse makes of the planner's: they do what the sequence they
+// replace does, with fewer allocations.
+type (
+	// vmConstStmt sets Target to a value made at load (a number constant).
+	vmConstStmt struct {
+		Target ir.Local
+		Value  *ast.Term
+		ir.Location
+	}
+	// vmArrayStmt is MakeArrayStmt followed by ArrayAppendStmts: an array
+	// literal, made at once.
+	vmArrayStmt struct {
+		Target ir.Local
+		Values []ir.Operand
+		ir.Location
+	}
+	// vmResultStmt is the plan's MakeObjectStmt, ObjectInsertStmt of
+	// "result" and ResultSetAddStmt: it adds the value itself.
+	vmResultStmt struct {
+		Value ir.Local
+		ir.Location
+	}
+)
+
+// fuse replaces statement sequences in blocks (recursively) by the fused
+// statements above.
+func (prog *vmProgram) fuse(blocks []*ir.Block) {
+	for _, b := range blocks {
+		prog.fuseBlock(b)
+	}
+}
+
+func (prog *vmProgram) fuseBlock(b *ir.Block) {
+	out := make([]ir.Stmt, 0, len(b.Stmts))
+	for i := 0; i < len(b.Stmts); i++ {
+		switch s := b.Stmts[i].(type) {
+		case *ir.BlockStmt:
+			prog.fuse(s.Blocks)
+		case *ir.ScanStmt:
+			prog.fuseBlock(s.Block)
+		case *ir.NotStmt:
+			prog.fuseBlock(s.Block)
+		case *ir.MakeNumberRefStmt:
+			n := ast.NumberTerm(json.Number(prog.strings[s.Index].Value.(ast.String)))
+			out = append(out, &vmConstStmt{Target: s.Target, Value: n, Location: s.Location})
+			continue
+		case *ir.MakeArrayStmt:
+			var vals []ir.Operand
+			j := i + 1
+			for ; j < len(b.Stmts); j++ {
+				a, ok := b.Stmts[j].(*ir.ArrayAppendStmt)
+				if !ok || a.Array != s.Target || a.Value.Value == ir.Local(s.Target) {
+					break
+				}
+				vals = append(vals, a.Value)
+			}
+			if len(vals) > 0 {
+				out = append(out, &vmArrayStmt{Target: s.Target, Values: vals, Location: s.Location})
+				i = j - 1
+				continue
+			}
+		case *ir.MakeObjectStmt:
+			if i+2 < len(b.Stmts) {
+				ins, ok1 := b.Stmts[i+1].(*ir.ObjectInsertStmt)
+				add, ok2 := b.Stmts[i+2].(*ir.ResultSetAddStmt)
+				if ok1 && ok2 && ins.Object == s.Target && add.Value == s.Target {
+					key, isConst := ins.Key.Value.(ir.StringIndex)
+					val, isLocal := ins.Value.Value.(ir.Local)
+					if isConst && isLocal && val != s.Target && prog.strings[key].Value.Compare(ast.String("result")) == 0 {
+						out = append(out, &vmResultStmt{Value: val, Location: s.Location})
+						i += 2
+						continue
+					}
+				}
+			}
+		}
+		out = append(out, b.Stmts[i])
+	}
+	b.Stmts = out
 }
 
 // foldConstants finds the constant rules and computes their values.
@@ -582,6 +667,7 @@ type vmEval struct {
 	memo    []*ast.Term
 	memoSet []bool
 	results []*ast.Term
+	direct  []*ast.Term // results added by vmResultStmt, unwrapped
 	args    []*ast.Term
 	out     *ast.Term
 	outs    int
@@ -635,12 +721,13 @@ func (prog *vmProgram) eval(ctx context.Context, input *ast.Term) (result *ast.T
 			break
 		}
 	}
-	switch len(ev.results) {
-	case 0:
+	switch n := len(ev.results) + len(ev.direct); {
+	case n == 0:
 		return nil, nil
-	case 1:
-	default:
-		return nil, fmt.Errorf("%d results, want exactly one", len(ev.results))
+	case n > 1:
+		return nil, fmt.Errorf("%d results, want exactly one", n)
+	case len(ev.direct) == 1:
+		return ev.direct[0], nil
 	}
 	obj, ok := ev.results[0].Value.(ast.Object)
 	if !ok || obj.Len() != 1 {
@@ -656,6 +743,8 @@ func (ev *vmEval) reset() {
 	clear(ev.memoSet)
 	clear(ev.results)
 	ev.results = ev.results[:0]
+	clear(ev.direct)
+	ev.direct = ev.direct[:0]
 	clear(ev.args[:cap(ev.args)])
 	ev.args = ev.args[:0]
 	ev.out, ev.ret, ev.ctx = nil, nil, nil
@@ -875,6 +964,24 @@ func (ev *vmEval) stmt(base int, s ir.Stmt) (int, error) {
 			return undefined, nil
 		}
 		ev.results = append(ev.results, v)
+	case *vmConstStmt:
+		ev.stack[base+int(s.Target)] = s.Value
+	case *vmArrayStmt:
+		elems := make([]*ast.Term, len(s.Values))
+		for i, o := range s.Values {
+			v := ev.operand(base, o)
+			if v == nil {
+				return 0, fmt.Errorf("compiled policy engine: append of an undefined value")
+			}
+			elems[i] = v
+		}
+		ev.stack[base+int(s.Target)] = ast.NewTerm(ast.NewArray(elems...))
+	case *vmResultStmt:
+		v := ev.stack[base+int(s.Value)]
+		if v == nil {
+			return 0, fmt.Errorf("compiled policy engine: undefined result")
+		}
+		ev.direct = append(ev.direct, v)
 	case *ir.NopStmt:
 	default:
 		return 0, fmt.Errorf("compiled policy engine: statement %T", s)

@@ -253,7 +253,7 @@ func TestUncachedDecisionAllocations(t *testing.T) {
 			t.Fatalf("Evaluate = %+v, %v", v, err)
 		}
 	})
-	const budget = 110
+	const budget = 60
 	if allocs > budget {
 		t.Fatalf("an uncached allow allocates %.0f times, budget %d", allocs, budget)
 	}
