@@ -18,9 +18,9 @@ type prepared struct {
 	query    opa.PreparedEvalQuery
 	revision string
 	// data is the policy's data document, read-only.
-	data     map[string]any
-	grants   *grantsIndex
-	inputs   *inputCaches
+	data   map[string]any
+	grants *grantsIndex
+	inputs *inputCaches
 	// cache is nil when disabled or when the policy is not deterministic.
 	cache *decisionCache
 	// vm is the compiled engine, nil when the policy runs on topdown;
