@@ -299,3 +299,37 @@ func ExampleStatus_engine() {
 	fmt.Println(e.Status().Engine)
 	// Output: compiled
 }
+
+// The engine's pooled state and load-time constants are shared by
+// concurrent evaluations: each must still get its own answer (run with
+// -race to see the sharing too).
+func TestCompiledEngineConcurrent(t *testing.T) {
+	e := mustNew(t, Config{DecisionCacheEntries: -1})
+	p := e.cur.Load()
+	inputs := selfCheckCorpus(rootOf(p), 400)
+	want := make([]authz.Verdict, len(inputs))
+	werr := make([]bool, len(inputs))
+	for i, x := range inputs {
+		v, err := topdownVerdict(context.Background(), p.query, ast.NewTerm(inputValue(x)))
+		want[i], werr[i] = v, err != nil
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range len(inputs) {
+				i := (n*7 + g*13) % len(inputs)
+				v, err := e.Evaluate(context.Background(), inputs[i])
+				if (err != nil) != werr[i] || (err == nil && !sameVerdict(v, want[i])) {
+					errs <- fmt.Errorf("input %d: %+v (err %v), want %+v", i, v, err, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
