@@ -203,11 +203,8 @@ func newVMProgram(p *ir.Policy, data *ast.Term, grants *grantsIndex) (*vmProgram
 	if err != nil {
 		return nil, err
 	}
-	// After checkBlock, which made the operands values.
-	prog.fuse(prog.plan)
-	for _, f := range prog.funcs {
-		prog.fuse(f.blocks)
-	}
+	// After checkBlock, which made the operands values; before fuse,
+	// whose statements maxLocal does not know.
 	prog.planLocals = maxLocal(prog.plan, []ir.Local{ir.Input, ir.Data}) + 1
 	for _, f := range prog.funcs {
 		f.locals = maxLocal(f.blocks, append(append([]ir.Local{}, f.params...), f.ret)) + 1
@@ -215,6 +212,10 @@ func newVMProgram(p *ir.Policy, data *ast.Term, grants *grantsIndex) (*vmProgram
 	prog.pool.New = func() any { return newVMEval(prog) }
 	if err := prog.foldConstants(); err != nil {
 		return nil, err
+	}
+	prog.fuse(prog.plan)
+	for _, f := range prog.funcs {
+		prog.fuse(f.blocks)
 	}
 	return prog, nil
 }
@@ -234,6 +235,11 @@ type (
 		Target ir.Local
 		Values []ir.Operand
 		ir.Location
+	}
+	// vmCallStmt is a CallStmt with its target resolved.
+	vmCallStmt struct {
+		*ir.CallStmt
+		call vmCall
 	}
 	// vmResultStmt is the plan's MakeObjectStmt, ObjectInsertStmt of
 	// "result" and ResultSetAddStmt: it adds the value itself.
@@ -261,6 +267,9 @@ func (prog *vmProgram) fuseBlock(b *ir.Block) {
 			prog.fuseBlock(s.Block)
 		case *ir.NotStmt:
 			prog.fuseBlock(s.Block)
+		case *ir.CallStmt:
+			out = append(out, &vmCallStmt{CallStmt: s, call: prog.calls[s]})
+			continue
 		case *ir.MakeNumberRefStmt:
 			n := ast.NumberTerm(json.Number(prog.strings[s.Index].Value.(ast.String)))
 			out = append(out, &vmConstStmt{Target: s.Target, Value: n, Location: s.Location})
@@ -819,8 +828,17 @@ func (ev *vmEval) stmt(base int, s ir.Stmt) (int, error) {
 		} else if src == nil || !equal(*cur, src) {
 			return 0, errConflict
 		}
-	case *ir.CallStmt:
-		v, err := ev.call(base, s)
+	case *vmCallStmt:
+		v, err := ev.call(base, s.CallStmt, s.call)
+		if err != nil {
+			return 0, err
+		}
+		if v == nil {
+			return undefined, nil
+		}
+		ev.stack[base+int(s.Result)] = v
+	case *ir.CallStmt: // before fuse: computing constants at load
+		v, err := ev.call(base, s, ev.prog.calls[s])
 		if err != nil {
 			return 0, err
 		}
@@ -1058,8 +1076,7 @@ func (ev *vmEval) scanBody(base int, s *ir.ScanStmt, k, v *ast.Term) (bool, int,
 }
 
 // call runs a planned function or a built-in; nil means undefined.
-func (ev *vmEval) call(base int, s *ir.CallStmt) (*ast.Term, error) {
-	c := ev.prog.calls[s]
+func (ev *vmEval) call(base int, s *ir.CallStmt, c vmCall) (*ast.Term, error) {
 	switch {
 	case c.fn != nil:
 		return ev.callFunc(base, c.fn, s.Args)
