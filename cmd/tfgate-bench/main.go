@@ -4,9 +4,18 @@
 // baseline. Every server runs in this process on 127.0.0.1; the Redis
 // scenario starts its own redis-server unless -redis names one.
 //
+// At each in-flight count it runs -rounds rounds, one after the other; a
+// round measures every scenario once, in the -scenarios order, the noop
+// baseline included, so a scenario and the baseline it is divided by are
+// measured minutes apart at most. The table prints, for each scenario and
+// in-flight count, the median over rounds of req/s, the percentiles and
+// CPU per Check, and each ratio as the median over rounds of that round's
+// scenario ÷ that round's noop, with the lowest and highest per-round req/s
+// ratio beside it to show the noise.
+//
 // Usage:
 //
-//	tfgate-bench [-duration 5s] [-concurrency 1,16,64] [-warmup 1s] [-scenarios noop,allow-memory] [-redis ADDR] [-max-requests N]
+//	tfgate-bench [-duration 5s] [-rounds 3] [-concurrency 1,16,64] [-warmup 1s] [-scenarios noop,allow-memory] [-redis ADDR] [-max-requests N]
 package main
 
 import (
@@ -43,6 +52,7 @@ func main() {
 type options struct {
 	measure     loadgen.MeasureConfig
 	concurrency []int // measure.Concurrency takes each in turn
+	rounds      int   // rounds at each in-flight count
 	scenarios   []string
 	redis       string
 	redisTO     time.Duration
@@ -58,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.measure.Duration, "duration", 5*time.Second, "how long to measure each scenario")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds at each in-flight count; a round measures every scenario once, noop included, and the table shows medians over rounds")
 	fs.StringVar(&conc, "concurrency", "1,16,64", "Check RPCs kept in flight; a comma-separated list measures every scenario at each")
 	fs.DurationVar(&o.measure.Warmup, "warmup", time.Second, "how long to drive each scenario before measuring (0: no warm-up)")
 	fs.Uint64Var(&o.measure.MaxRequests, "max-requests", 0, "also stop each warm-up and measurement after this many requests (0: no bound)")
@@ -89,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.measure.Duration <= 0 || o.measure.Warmup < 0 || o.measure.Conns < 1 {
 		return o, errors.New("-duration must be positive, -warmup not negative, -conns at least 1")
 	}
+	if o.rounds < 1 {
+		return o, fmt.Errorf("-rounds %d: must be at least 1", o.rounds)
+	}
 	if scenarios == "" {
 		o.scenarios = loadgen.Scenarios()
 		return o, nil
@@ -116,9 +130,10 @@ func describeScenarios() string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// run measures every scenario in turn and prints the table. It fails fast
-// when a scenario's first answer is not the expected one, and fails after
-// the table when any measured request failed.
+// run measures every scenario in turn, -rounds times at each in-flight
+// count, and prints the table. It fails fast when a scenario's first answer
+// is not the expected one, and fails after the table when any measured
+// request of any round failed.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -138,28 +153,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := &environment{redisAddr: o.redis, redisTimeout: o.redisTO, stderr: stderr}
 	defer env.close()
 
-	rep := report{cfg: o.measure, concurrency: o.concurrency}
+	rep := report{cfg: o.measure, concurrency: o.concurrency, rounds: o.rounds}
 	skipped := map[string]bool{}
 	for _, c := range o.concurrency {
 		cfg := o.measure
 		cfg.Concurrency = c
-		for _, name := range o.scenarios {
-			if skipped[name] {
-				continue
+		// Rounds are interleaved: round 1 of every scenario, then round
+		// 2, ..., so that drift in the machine's load over the minutes of
+		// a run reaches the baseline and the scenarios alike.
+		for round := range o.rounds {
+			fmt.Fprintf(stderr, "-- %d in flight, round %d of %d\n", c, round+1, o.rounds)
+			for _, name := range o.scenarios {
+				if skipped[name] {
+					continue
+				}
+				res, why, err := env.measure(ctx, name, cfg)
+				if ctx.Err() != nil {
+					return errors.New("interrupted")
+				}
+				if err != nil {
+					return err
+				}
+				if why != "" {
+					skipped[name] = true
+					rep.notes = append(rep.notes, name+": skipped: "+why)
+					continue
+				}
+				rep.add(name, c, res)
 			}
-			res, why, err := env.measure(ctx, name, cfg)
-			if ctx.Err() != nil {
-				return errors.New("interrupted")
-			}
-			if err != nil {
-				return err
-			}
-			if why != "" {
-				skipped[name] = true
-				rep.notes = append(rep.notes, name+": skipped: "+why)
-				continue
-			}
-			rep.rows = append(rep.rows, row{name: name, concurrency: c, expect: res.expect, result: res.Result, shed: res.shed})
 		}
 	}
 	rep.print(stdout)

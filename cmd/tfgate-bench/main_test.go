@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,11 +103,11 @@ func TestFormatLatency(t *testing.T) {
 			t.Errorf("formatLatency(%v) = %q, want %q", d, got, want)
 		}
 	}
-	if got := ratio(1, 0); got != "-" {
-		t.Errorf("ratio to a zero baseline = %q, want -", got)
+	if got := formatRatio(math.NaN()); got != "-" {
+		t.Errorf("a ratio without a baseline = %q, want -", got)
 	}
-	if got := ratio(3, 2); got != "1.50" {
-		t.Errorf("ratio(3, 2) = %q", got)
+	if got := formatRatio(3.0 / 2); got != "1.50" {
+		t.Errorf("formatRatio(1.5) = %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 )
 
 // percentiles are the latency columns, each followed by its ratio.
-var percentiles = []struct {
+var percentiles = [...]struct {
 	name string
 	q    float64
 }{{"p50", 0.50}, {"p99", 0.99}, {"p99.9", 0.999}}
@@ -24,21 +25,41 @@ var percentiles = []struct {
 const ratioNote = "ratios: req/s ×noop = scenario req/s ÷ noop req/s (below 1 = slower); " +
 	"pNN ×noop = scenario pNN ÷ noop pNN (above 1 = slower)"
 
-// row is one measured scenario.
+// roundsNote says how rounds become one row; printed under the table.
+const roundsNote = "each figure is the median over rounds (of two middle rounds, their mean); each ratio is the median over rounds " +
+	"of the per-round ratio, scenario ÷ the noop measured in the same round;\n" +
+	"  ×noop min–max = the lowest and highest per-round req/s ratio (the noise); requests and errors are totals over rounds"
+
+// row is one scenario at one in-flight count: a result per round.
 type row struct {
 	name        string
 	concurrency int
 	expect      string
-	result      loadgen.Result
-	shed        float64
+	rounds      []loadgen.Result
+	shed        float64 // over every round
 }
 
 // report is the table and the notes under it.
 type report struct {
 	cfg         loadgen.MeasureConfig
 	concurrency []int
+	rounds      int
 	rows        []row
 	notes       []string
+}
+
+// add appends one round's result to its row, making the row on its first
+// round. Rows keep the order of their first round.
+func (r *report) add(name string, concurrency int, m measured) {
+	for i := range r.rows {
+		if rw := &r.rows[i]; rw.name == name && rw.concurrency == concurrency {
+			rw.rounds = append(rw.rounds, m.Result)
+			rw.shed += m.shed
+			return
+		}
+	}
+	r.rows = append(r.rows, row{name: name, concurrency: concurrency, expect: m.expect,
+		rounds: []loadgen.Result{m.Result}, shed: m.shed})
 }
 
 // baseline is the noop row measured at concurrency c.
@@ -51,13 +72,120 @@ func (r *report) baseline(c int) *row {
 	return nil
 }
 
-// failed counts failed requests over every row.
+// failed counts failed requests over every row and round.
 func (r *report) failed() uint64 {
 	var n uint64
 	for _, row := range r.rows {
-		n += row.result.Errors
+		n += row.errors()
 	}
 	return n
+}
+
+func (rw *row) requests() uint64 {
+	var n uint64
+	for _, res := range rw.rounds {
+		n += res.Requests
+	}
+	return n
+}
+
+func (rw *row) errors() uint64 {
+	var n uint64
+	for _, res := range rw.rounds {
+		n += res.Errors
+	}
+	return n
+}
+
+// summary is one row of the table: medians over rounds. A ratio or a
+// difference is NaN where there is no baseline to divide by.
+type summary struct {
+	rps      float64
+	rpsRatio float64
+	// rpsLo and rpsHi are the lowest and highest per-round req/s ratio.
+	rpsLo, rpsHi float64
+	latency      [len(percentiles)]time.Duration
+	latRatio     [len(percentiles)]float64
+	// cpu is 0 where no round could measure it (/proc missing, or a run
+	// shorter than a clock tick).
+	cpu            time.Duration
+	cpuOverNoop    time.Duration
+	hasCPUOverNoop bool
+}
+
+// summarize reduces a row's rounds to medians. base holds the noop's
+// rounds at the same in-flight count (nil: no baseline); round i of the row
+// is divided by round i of base, the noop measured in the same round.
+func summarize(rounds, base []loadgen.Result) summary {
+	nan := math.NaN()
+	s := summary{rpsRatio: nan, rpsLo: nan, rpsHi: nan}
+	var rps, ratios, cpus, cpuDiffs []float64
+	var lats, latRatios [len(percentiles)][]float64
+	for i, res := range rounds {
+		var b *loadgen.Result
+		if i < len(base) {
+			b = &base[i]
+		}
+		rps = append(rps, res.RPS())
+		if b != nil && b.RPS() > 0 {
+			ratios = append(ratios, res.RPS()/b.RPS())
+		}
+		for j, p := range percentiles {
+			d := quantile(res, p.q)
+			lats[j] = append(lats[j], float64(d))
+			if b != nil && d > 0 && quantile(*b, p.q) > 0 {
+				latRatios[j] = append(latRatios[j], float64(d)/float64(quantile(*b, p.q)))
+			}
+		}
+		if cpu := res.CPUPerRequest(); cpu > 0 {
+			cpus = append(cpus, float64(cpu))
+			if b != nil && b.CPUPerRequest() > 0 {
+				cpuDiffs = append(cpuDiffs, float64(cpu-b.CPUPerRequest()))
+			}
+		}
+	}
+	s.rps = median(rps)
+	if len(ratios) > 0 {
+		s.rpsRatio = median(ratios)
+		s.rpsLo, s.rpsHi = slices.Min(ratios), slices.Max(ratios)
+	}
+	for j := range percentiles {
+		s.latency[j] = time.Duration(math.Round(median(lats[j])))
+		s.latRatio[j] = nan
+		if len(latRatios[j]) > 0 {
+			s.latRatio[j] = median(latRatios[j])
+		}
+	}
+	if len(cpus) > 0 {
+		s.cpu = time.Duration(math.Round(median(cpus)))
+	}
+	if len(cpuDiffs) > 0 {
+		s.cpuOverNoop, s.hasCPUOverNoop = time.Duration(math.Round(median(cpuDiffs))), true
+	}
+	return s
+}
+
+// quantile is res's latency quantile, 0 when nothing succeeded.
+func quantile(res loadgen.Result, q float64) time.Duration {
+	if res.Latency == nil {
+		return 0
+	}
+	return res.Latency.Quantile(q)
+}
+
+// median returns the middle value of xs, or the mean of the two middle
+// values when len(xs) is even; NaN when xs is empty. xs is not modified.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
 }
 
 func (r *report) print(w io.Writer) {
@@ -69,26 +197,32 @@ func (r *report) print(w io.Writer) {
 	for i, c := range r.concurrency {
 		conc[i] = strconv.Itoa(c)
 	}
-	fmt.Fprintf(w, "\ntfgate ext_authz Check over loopback gRPC: %s in flight on %d connection(s), %v per scenario%s after a %v warm-up; %s %s/%s, GOMAXPROCS %d\n\n",
-		strings.Join(conc, ", "), max(r.cfg.Conns, 1), r.cfg.Duration, bound, r.cfg.Warmup,
+	fmt.Fprintf(w, "\ntfgate ext_authz Check over loopback gRPC: %s in flight on %d connection(s), %v per scenario%s after a %v warm-up, "+
+		"%d round(s) of every scenario at each in-flight count; %s %s/%s, GOMAXPROCS %d\n\n",
+		strings.Join(conc, ", "), max(r.cfg.Conns, 1), r.cfg.Duration, bound, r.cfg.Warmup, max(r.rounds, 1),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	writeTable(w, r.cells())
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, roundsNote)
 	fmt.Fprintln(w, ratioNote)
 	fmt.Fprintln(w, "CPU/Check = the process's CPU time (user+system, /proc/self/stat) during the run ÷ requests: client, gRPC and server together;")
-	fmt.Fprintln(w, "  -noop = CPU/Check minus noop's at the same in-flight count: what tfgate's Check itself costs")
+	fmt.Fprintln(w, "  -noop = median over rounds of CPU/Check minus the same round's noop CPU/Check: what tfgate's Check itself costs")
 	fmt.Fprintln(w, "client and servers share this process and its CPUs, so the ratios understate tfgate's own cost")
 	if r.baseline(r.cfg.Concurrency) == nil && (len(r.rows) == 0 || r.baseline(r.rows[0].concurrency) == nil) {
 		fmt.Fprintln(w, "no ratios: the noop baseline was not among -scenarios")
 	}
 	for _, row := range r.rows {
-		if row.result.FirstErr != nil {
-			fmt.Fprintf(w, "%s: %d of %d requests failed, e.g.: %v\n", row.name, row.result.Errors, row.result.Requests, row.result.FirstErr)
-			fmt.Fprintf(w, "%s: failures by gRPC code: %s (RESOURCE_EXHAUSTED: shed under overload; UNAVAILABLE: could not decide, e.g. Redis budget expired)\n",
-				row.name, byCode(row.result.ErrorsByCode))
+		for i, res := range row.rounds {
+			if res.FirstErr == nil {
+				continue
+			}
+			fmt.Fprintf(w, "%s, %d in flight, round %d: %d of %d requests failed, e.g.: %v\n",
+				row.name, row.concurrency, i+1, res.Errors, res.Requests, res.FirstErr)
+			fmt.Fprintf(w, "%s, %d in flight, round %d: failures by gRPC code: %s (RESOURCE_EXHAUSTED: shed under overload; UNAVAILABLE: could not decide, e.g. Redis budget expired)\n",
+				row.name, row.concurrency, i+1, byCode(res.ErrorsByCode))
 		}
 		if row.shed > 0 {
-			fmt.Fprintf(w, "%s: tfgate_checks_shed_total %.0f (warm-up included)\n", row.name, row.shed)
+			fmt.Fprintf(w, "%s, %d in flight: tfgate_checks_shed_total %.0f over all rounds (warm-ups included)\n", row.name, row.concurrency, row.shed)
 		}
 	}
 	for _, n := range r.notes {
@@ -98,38 +232,35 @@ func (r *report) print(w io.Writer) {
 
 // cells returns the table, header first.
 func (r *report) cells() [][]string {
-	head := []string{"scenario", "outcome", "in flight", "requests", "errors", "req/s", "×noop"}
+	head := []string{"scenario", "outcome", "in flight", "requests", "errors", "req/s", "×noop", "min–max"}
 	for _, p := range percentiles {
 		head = append(head, p.name, "×noop")
 	}
 	head = append(head, "CPU/Check", "-noop")
 	out := [][]string{head}
 	for _, row := range r.rows {
-		res := row.result
-		base := r.baseline(row.concurrency)
+		var base []loadgen.Result
+		if b := r.baseline(row.concurrency); b != nil {
+			base = b.rounds
+		}
+		s := summarize(row.rounds, base)
 		line := []string{
 			row.name, row.expect, strconv.Itoa(row.concurrency),
-			strconv.FormatUint(res.Requests, 10), strconv.FormatUint(res.Errors, 10),
-			strconv.FormatFloat(res.RPS(), 'f', 0, 64),
+			strconv.FormatUint(row.requests(), 10), strconv.FormatUint(row.errors(), 10),
+			strconv.FormatFloat(s.rps, 'f', 0, 64),
+			formatRatio(s.rpsRatio),
 		}
-		if base != nil {
-			line = append(line, ratio(res.RPS(), base.result.RPS()))
-		} else {
+		if math.IsNaN(s.rpsLo) {
 			line = append(line, "-")
+		} else {
+			line = append(line, formatRatio(s.rpsLo)+"–"+formatRatio(s.rpsHi))
 		}
-		for _, p := range percentiles {
-			d := res.Latency.Quantile(p.q)
-			line = append(line, formatLatency(d))
-			if base != nil {
-				line = append(line, ratio(d.Seconds(), base.result.Latency.Quantile(p.q).Seconds()))
-			} else {
-				line = append(line, "-")
-			}
+		for j := range percentiles {
+			line = append(line, formatLatency(s.latency[j]), formatRatio(s.latRatio[j]))
 		}
-		cpu := res.CPUPerRequest()
-		line = append(line, formatLatency(cpu))
-		if base != nil && cpu > 0 && base.result.CPUPerRequest() > 0 {
-			line = append(line, formatSigned(cpu-base.result.CPUPerRequest()))
+		line = append(line, formatLatency(s.cpu))
+		if s.hasCPUOverNoop {
+			line = append(line, formatSigned(s.cpuOverNoop))
 		} else {
 			line = append(line, "-")
 		}
@@ -138,11 +269,13 @@ func (r *report) cells() [][]string {
 	return out
 }
 
-func ratio(v, base float64) string {
-	if base <= 0 {
+// formatRatio prints a ratio with two decimals, or "-" for NaN (no
+// baseline).
+func formatRatio(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "-"
 	}
-	return strconv.FormatFloat(v/base, 'f', 2, 64)
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 // formatLatency prints d with three significant digits in µs or ms.
