@@ -52,15 +52,19 @@ func TestParseFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		"defaults":          {args: nil},
-		"unknown scenario":  {args: []string{"-scenarios", "noop,allow-all"}, wantErr: `unknown scenario "allow-all"`},
-		"no scenario":       {args: []string{"-scenarios", " , "}, wantErr: "names no scenario"},
-		"zero duration":     {args: []string{"-duration", "0s"}, wantErr: "-duration must be positive"},
-		"zero concurrency":  {args: []string{"-concurrency", "0"}, wantErr: "at least 1"},
-		"bad list":          {args: []string{"-concurrency", "1,x"}, wantErr: "at least 1"},
-		"stray argument":    {args: []string{"noop"}, wantErr: "unexpected arguments"},
-		"max requests":      {args: []string{"-max-requests", "1000"}},
-		"scenarios trimmed": {args: []string{"-scenarios", "noop, allow-memory"}},
+		"defaults":            {args: nil},
+		"unknown scenario":    {args: []string{"-scenarios", "noop,allow-all"}, wantErr: `unknown scenario "allow-all"`},
+		"no scenario":         {args: []string{"-scenarios", " , "}, wantErr: "names no scenario"},
+		"zero duration":       {args: []string{"-duration", "0s"}, wantErr: "-duration must be positive"},
+		"zero concurrency":    {args: []string{"-concurrency", "0"}, wantErr: "at least 1"},
+		"bad list":            {args: []string{"-concurrency", "1,x"}, wantErr: "at least 1"},
+		"stray argument":      {args: []string{"noop"}, wantErr: "unexpected arguments"},
+		"max requests":        {args: []string{"-max-requests", "1000"}},
+		"one round":           {args: []string{"-rounds", "1"}},
+		"zero rounds":         {args: []string{"-rounds", "0"}, wantErr: "-rounds 0: must be at least 1"},
+		"negative rounds":     {args: []string{"-rounds", "-2"}, wantErr: "-rounds -2: must be at least 1"},
+		"rounds not a number": {args: []string{"-rounds", "x"}, wantErr: "invalid value"},
+		"scenarios trimmed":   {args: []string{"-scenarios", "noop, allow-memory"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -80,6 +84,9 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 	o, _ := parseFlags(nil, io.Discard)
+	if o.rounds != 3 {
+		t.Errorf("default -rounds = %d, want 3", o.rounds)
+	}
 	if o.measure.Duration != 5*time.Second || !slices.Equal(o.concurrency, []int{1, 16, 64}) || len(o.scenarios) != len(loadgen.Scenarios()) {
 		t.Errorf("defaults: duration %v, concurrency %v, %d scenarios", o.measure.Duration, o.concurrency, len(o.scenarios))
 	}
