@@ -74,9 +74,9 @@ func TestSummarizeOddRounds(t *testing.T) {
 		fakeRound(12000, 50, 90*time.Microsecond),
 	}
 	rounds := []loadgen.Result{
-		fakeRound(5000, 80, 130*time.Microsecond),  // 0.50x, p50 2.0x, +30µs
-		fakeRound(8000, 30, 90*time.Microsecond),   // 0.40x, p50 1.5x, +10µs
-		fakeRound(9000, 120, 110*time.Microsecond), // 0.75x, p50 2.4x, +20µs
+		fakeRound(5000, 100, 130*time.Microsecond), // 0.50x, p50 2.5x, +30µs
+		fakeRound(8000, 36, 90*time.Microsecond),   // 0.40x, p50 1.8x, +10µs
+		fakeRound(9000, 90, 110*time.Microsecond),  // 0.75x, p50 1.8x, +20µs
 	}
 	s := summarize(rounds, base)
 	if !near(s.rps, 8000) {
@@ -88,11 +88,13 @@ func TestSummarizeOddRounds(t *testing.T) {
 	if !near(s.rpsLo, 0.4) || !near(s.rpsHi, 0.75) {
 		t.Errorf("min–max = %v–%v, want 0.4–0.75", s.rpsLo, s.rpsHi)
 	}
-	if s.latency[0] != 80 {
-		t.Errorf("p50 = %v, want the median 80ns", s.latency[0])
+	if s.latency[0] != 90 {
+		t.Errorf("p50 = %v, want the median 90ns", s.latency[0])
 	}
-	if !near(s.latRatio[0], 2.0) {
-		t.Errorf("p50 ×noop = %v, want 2.0, the median of 2.0, 1.5, 2.4", s.latRatio[0])
+	// Not 90/40 = 2.25 (ratio of medians), nor the median of 2.5, 0.9,
+	// 2.25 (each round divided by round 1's noop).
+	if !near(s.latRatio[0], 1.8) {
+		t.Errorf("p50 ×noop = %v, want 1.8, the median of 2.5, 1.8, 1.8", s.latRatio[0])
 	}
 	if s.cpu != 110*time.Microsecond {
 		t.Errorf("CPU/Check = %v, want the median 110µs", s.cpu)
