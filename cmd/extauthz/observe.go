@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tfgate/tfgate/authz"
+	"github.com/tfgate/tfgate/rego"
 	"github.com/tfgate/tfgate/samlverify/sp"
 	"github.com/tfgate/tfgate/telemetry"
 )
@@ -170,12 +171,14 @@ var (
 		"Seconds since the policy in force was loaded.", nil, nil)
 	descDecisionCache = prometheus.NewDesc("tfgate_policy_decision_cache_lookups_total",
 		"Decision-cache lookups by result (hit, miss).", []string{"result"}, nil)
+	descPolicyEngine = prometheus.NewDesc("tfgate_policy_engine",
+		"1 for the engine evaluating the policy in force (compiled: OPA's plan run by tfgate; topdown: OPA's evaluator), 0 for the other; /statusz policy.engine_note says why topdown.", []string{"engine"}, nil)
 )
 
 type policyCollector struct{ p *policyParts }
 
 func (c policyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPolicyInfo, descPolicyReloads, descPolicyReloadOK, descPolicyLoaded, descPolicyAge, descDecisionCache} {
+	for _, d := range []*prometheus.Desc{descPolicyInfo, descPolicyReloads, descPolicyReloadOK, descPolicyLoaded, descPolicyAge, descDecisionCache, descPolicyEngine} {
 		ch <- d
 	}
 }
@@ -190,6 +193,9 @@ func (c policyCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- gauge(descPolicyAge, time.Since(st.LoadedAt).Seconds())
 	ch <- counter(descDecisionCache, st.CacheHits, "hit")
 	ch <- counter(descDecisionCache, st.CacheMisses, "miss")
+	for _, e := range []string{rego.EngineCompiled, rego.EngineTopdown} {
+		ch <- gauge(descPolicyEngine, b2f(st.Engine == e), e)
+	}
 }
 
 var (

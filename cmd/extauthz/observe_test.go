@@ -343,6 +343,9 @@ func TestObservability(t *testing.T) {
 	s := startObsStack(t)
 	const model = "/v1/models/half_plus_two/versions/1"
 	revision := s.statusz(t).Policy.Revision
+	if st := s.statusz(t).Policy; st.Engine != "compiled" || st.EngineNote != "" {
+		t.Errorf("/statusz policy engine %q (%s), want compiled", st.Engine, st.EngineNote)
+	}
 
 	// Allow: the session comes from Redis, then from the local cache;
 	// the verdict is evaluated, then cached.
@@ -461,6 +464,8 @@ func TestObservability(t *testing.T) {
 		`tfgate_checks_in_flight`:                                   0,
 		`tfgate_session_cache_lookups_total{result="hit"}`:          2,
 		`tfgate_policy_decision_cache_lookups_total{result="hit"}`:  2,
+		`tfgate_policy_engine{engine="compiled"}`:                   1,
+		`tfgate_policy_engine{engine="topdown"}`:                    0,
 	} {
 		if got := metric(m, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
