@@ -86,9 +86,13 @@ func (e *Evaluator) poll(log *slog.Logger, w *watchState) {
 		return
 	}
 	w.badRevision = ""
+	engine, why := e.cur.Load().engine()
 	if wasFailing {
-		log.Info("policy restored", "revision", files.revision, "previous_revision", current)
-		return
+		log.Info("policy restored", "revision", files.revision, "previous_revision", current, "engine", engine)
+	} else {
+		log.Info("policy reloaded", "revision", files.revision, "previous_revision", current, "engine", engine)
 	}
-	log.Info("policy reloaded", "revision", files.revision, "previous_revision", current)
+	if why != "" && why != "configured" {
+		log.Warn("the policy runs on OPA's evaluator, not the compiled engine", "revision", files.revision, "why", why)
+	}
 }

@@ -136,7 +136,10 @@ func serveOn(ctx context.Context, cfg Config, grpcLn, httpLn net.Listener, stdou
 	registry.MustRegister(bundleCollector{policy})
 	healthSrv.SetServingStatus("", store.ServingStatus())
 	log.Info("extauthz started", "version", version, "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
-		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "tracing", tracer != nil, "policy", policyName(cfg.Policy), "policy_revision", policy.Revision())
+		"tls", cfg.Listen.TLS.enabled(), "mtls", cfg.Listen.TLS.ClientCAFile != "", "nofile", nofile, "http_max_conns", httpCap, "sessions", cfg.Sessions.Store, "tracing", tracer != nil, "policy", policyName(cfg.Policy), "policy_revision", policy.Revision(), "policy_engine", policy.Status().Engine)
+	if st := policy.Status(); st.EngineNote != "" && st.EngineNote != "configured" {
+		log.Warn("the policy runs on OPA's evaluator, not the compiled engine", "why", st.EngineNote)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return grpcSrv.Serve(grpcLn) })
