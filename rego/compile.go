@@ -27,6 +27,8 @@ type prepared struct {
 	// engineNote then says why.
 	vm         *vmProgram
 	engineNote string
+	// live is the running cross-check of the compiled engine.
+	live liveCheck
 }
 
 // probeInput is evaluated once after every compile: whatever a policy
@@ -119,8 +121,11 @@ func (p *prepared) evaluate(ctx context.Context, in *authz.Input) (authz.Verdict
 	var v authz.Verdict
 	var err error
 	input := ast.NewTerm(p.inputs.input(in))
-	if p.vm != nil {
+	if p.vm != nil && !p.live.off.Load() {
 		v, err = vmVerdict(ctx, p.vm, input)
+		if p.live.due() {
+			v, err = p.crossCheck(ctx, input, v, err)
+		}
 	} else {
 		v, err = topdownVerdict(ctx, p.query, input)
 	}

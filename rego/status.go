@@ -36,6 +36,11 @@ type Status struct {
 	// EngineNote says why a revision runs on topdown.
 	Engine     string `json:"engine"`
 	EngineNote string `json:"engine_note,omitempty"`
+	// EngineChecks counts live decisions of the compiled engine checked
+	// against OPA's evaluator (one uncached decision in 1,024), and
+	// EngineMismatches those that differed, for the revision in force.
+	EngineChecks     uint64 `json:"engine_checks"`
+	EngineMismatches uint64 `json:"engine_mismatches"`
 }
 
 // reloadState is the Evaluator's record behind Status.
@@ -81,6 +86,8 @@ func (e *Evaluator) Status() Status {
 	s.CacheHits, s.CacheMisses = e.state.hits.Load(), e.state.misses.Load()
 	if p := e.cur.Load(); p != nil {
 		s.Engine, s.EngineNote = p.engine()
+		s.EngineChecks, s.EngineMismatches = p.live.checks.Load(), p.live.mismatches.Load()
+		s.EngineChecks = max(s.EngineChecks, s.EngineMismatches) // a check may land between the loads
 	}
 	return s
 }

@@ -333,3 +333,45 @@ func TestCompiledEngineConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// The live cross-check: every liveCheckEvery-th uncached decision is also
+// evaluated by topdown. A compiled engine that answers differently (here:
+// a broken constant) is switched off at the first check, which returns
+// topdown's answer; a correct one stays on.
+func TestLiveCheck(t *testing.T) {
+	ctx := context.Background()
+	x := in([]string{"staff", "resnet-users"}, "predict", "resnet50", version(2))
+
+	good := mustNew(t, Config{DecisionCacheEntries: -1})
+	for range 3 * liveCheckEvery {
+		if _, err := good.Evaluate(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := good.Status(); st.Engine != EngineCompiled || st.EngineChecks != 3 || st.EngineMismatches != 0 {
+		t.Fatalf("correct engine: %q, %d checks, %d mismatches; want compiled, 3, 0", st.Engine, st.EngineChecks, st.EngineMismatches)
+	}
+
+	bad := mustNew(t, Config{DecisionCacheEntries: -1})
+	p := bad.cur.Load()
+	for i, s := range p.vm.strings {
+		if s.Value.Compare(ast.String("group ")) == 0 {
+			p.vm.strings[i] = ast.StringTerm("GROUP ")
+		}
+	}
+	p.live.n.Store(0) // the load's probe counted too
+	for n := 1; n <= 2*liveCheckEvery; n++ {
+		v, err := bad.Evaluate(ctx, x)
+		if err != nil || !v.Allow {
+			t.Fatalf("decision %d: %+v, %v", n, v, err)
+		}
+		wrong := strings.HasPrefix(v.Reason, "GROUP ")
+		if wrong != (n < liveCheckEvery) {
+			t.Fatalf("decision %d: reason %q; want the broken engine's answer before decision %d and topdown's from it on", n, v.Reason, liveCheckEvery)
+		}
+	}
+	st := bad.Status()
+	if st.Engine != EngineTopdown || st.EngineMismatches != 1 || !strings.Contains(st.EngineNote, "disagreed") {
+		t.Fatalf("broken engine: %q (%s), %d mismatches; want topdown after 1", st.Engine, st.EngineNote, st.EngineMismatches)
+	}
+}

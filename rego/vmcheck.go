@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -61,12 +62,48 @@ func newCompiledEngine(ctx context.Context, modules map[string]*ast.Module, comp
 	return prog, ""
 }
 
+// liveCheckEvery is how often (in uncached decisions) the compiled engine's
+// answer is checked against topdown's while serving.
+const liveCheckEvery = 1024
+
+// liveCheck is the running cross-check of a compiled policy: every
+// liveCheckEvery-th uncached decision is also evaluated by topdown. On a
+// difference topdown's answer is the one returned, and the revision runs on
+// topdown from then on (a reload compiles and checks afresh). The load-time
+// check covers a sample of inputs; this covers what the traffic brings.
+type liveCheck struct {
+	n          atomic.Uint64
+	off        atomic.Bool
+	mismatches atomic.Uint64
+	checks     atomic.Uint64
+}
+
+func (l *liveCheck) due() bool { return l.n.Add(1)%liveCheckEvery == 0 }
+
+// crossCheck evaluates input on topdown too and returns its verdict,
+// switching the revision to topdown when the compiled engine's differs.
+func (p *prepared) crossCheck(ctx context.Context, input *ast.Term, v authz.Verdict, err error) (authz.Verdict, error) {
+	tv, terr := topdownVerdict(ctx, p.query, input)
+	if ctx.Err() != nil {
+		return v, err // a deadline in between says nothing about the engines
+	}
+	p.live.checks.Add(1)
+	if (terr != nil) != (err != nil) || !sameVerdict(tv, v) {
+		p.live.mismatches.Add(1)
+		p.live.off.Store(true)
+	}
+	return tv, terr
+}
+
 // engine names the engine p runs on, and why when it is topdown.
 func (p *prepared) engine() (string, string) {
-	if p.vm != nil {
-		return EngineCompiled, ""
+	switch {
+	case p.vm == nil:
+		return EngineTopdown, p.engineNote
+	case p.live.off.Load():
+		return EngineTopdown, "the compiled engine and OPA's evaluator disagreed on a live decision; this revision runs on OPA's evaluator until the next reload"
 	}
-	return EngineTopdown, p.engineNote
+	return EngineCompiled, ""
 }
 
 func topdownVerdict(ctx context.Context, pq opa.PreparedEvalQuery, input *ast.Term) (authz.Verdict, error) {

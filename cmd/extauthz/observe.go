@@ -171,6 +171,8 @@ var (
 		"Seconds since the policy in force was loaded.", nil, nil)
 	descDecisionCache = prometheus.NewDesc("tfgate_policy_decision_cache_lookups_total",
 		"Decision-cache lookups by result (hit, miss).", []string{"result"}, nil)
+	descEngineChecks = prometheus.NewDesc("tfgate_policy_engine_live_checks_total",
+		"Uncached decisions of the compiled engine also evaluated by OPA's evaluator (one in 1,024), by result (match, mismatch); a mismatch switches the revision to OPA's evaluator.", []string{"result"}, nil)
 	descPolicyEngine = prometheus.NewDesc("tfgate_policy_engine",
 		"1 for the engine evaluating the policy in force (compiled: OPA's plan run by tfgate; topdown: OPA's evaluator), 0 for the other; /statusz policy.engine_note says why topdown.", []string{"engine"}, nil)
 )
@@ -178,7 +180,7 @@ var (
 type policyCollector struct{ p *policyParts }
 
 func (c policyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPolicyInfo, descPolicyReloads, descPolicyReloadOK, descPolicyLoaded, descPolicyAge, descDecisionCache, descPolicyEngine} {
+	for _, d := range []*prometheus.Desc{descPolicyInfo, descPolicyReloads, descPolicyReloadOK, descPolicyLoaded, descPolicyAge, descDecisionCache, descPolicyEngine, descEngineChecks} {
 		ch <- d
 	}
 }
@@ -196,6 +198,8 @@ func (c policyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range []string{rego.EngineCompiled, rego.EngineTopdown} {
 		ch <- gauge(descPolicyEngine, b2f(st.Engine == e), e)
 	}
+	ch <- counter(descEngineChecks, st.EngineChecks-st.EngineMismatches, "match")
+	ch <- counter(descEngineChecks, st.EngineMismatches, "mismatch")
 }
 
 var (
