@@ -32,8 +32,9 @@ import (
 
 // Limits bound the Check path. Zero values take the defaults.
 type Limits struct {
-	// MaxInFlight is how many Checks are decided at once. default: 8 per
-	// CPU (GOMAXPROCS).
+	// MaxInFlight is how many Checks are decided at once, and how many
+	// reused goroutines the gRPC server runs Checks on. default: 8 per CPU
+	// (GOMAXPROCS).
 	MaxInFlight int
 	// MaxQueue is how many admitted-to-wait Checks may wait for a slot;
 	// beyond it a Check is shed at once. default: 16 × MaxInFlight.
