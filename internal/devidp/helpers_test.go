@@ -134,7 +134,15 @@ func browser(tb testing.TB) *http.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// A transport of its own, whose idle connections close when the test
+	// ends: with http.DefaultTransport, parallel subtests could leave a
+	// connection dialed but never used, which the IdP's graceful shutdown
+	// counts as active for 5 s, as long as its shutdown timeout
+	// (TestSSORequests failed so with "context deadline exceeded").
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tb.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{
+		Transport:     tr,
 		Jar:           jar,
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
