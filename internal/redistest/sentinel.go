@@ -81,6 +81,10 @@ func StartSentinel(tb testing.TB, replicas int) *Sentinel {
 	for _, r := range s.Nodes[1:] {
 		s.waitFor("replica "+r.Addr+" to sync", func() error { return linkUp(r) })
 	}
+	// A replica reports its link up a moment before the master counts it
+	// online (at its first REPLCONF ACK); until then the master's ROLE,
+	// which /statusz reads, leaves it out.
+	s.waitFor("the master to list every replica online", func() error { return replicasOnline(master, replicas) })
 	s.Sentinel = startServer(tb, dir("sentinel"), sentinelConfig(master.Addr), "--sentinel")
 	s.Addr = s.Sentinel.Addr
 	tb.Cleanup(s.closeClient)
@@ -221,6 +225,25 @@ func linkUp(r *Server) error {
 	}
 	if !strings.Contains(info, "master_link_status:up") {
 		return fmt.Errorf("replication link not up")
+	}
+	return nil
+}
+
+// replicasOnline reports whether master's ROLE lists n replicas: ROLE
+// lists only the replicas the master counts as online.
+func replicasOnline(master *Server, n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	role, err := master.Client().Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return err
+	}
+	if len(role) < 3 {
+		return fmt.Errorf("ROLE: %v", role)
+	}
+	listed, _ := role[2].([]any)
+	if len(listed) < n {
+		return fmt.Errorf("the master's ROLE lists %d replicas, want %d", len(listed), n)
 	}
 	return nil
 }
