@@ -137,8 +137,7 @@ func browser(tb testing.TB) *http.Client {
 	// A transport of its own, whose idle connections close when the test
 	// ends: with http.DefaultTransport, parallel subtests could leave a
 	// connection dialed but never used, which the IdP's graceful shutdown
-	// counts as active for 5 s, as long as its shutdown timeout
-	// (TestSSORequests failed so with "context deadline exceeded").
+	// waits on for 5 s (see shutdownTimeout).
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tb.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{

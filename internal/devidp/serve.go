@@ -11,8 +11,12 @@ import (
 )
 
 const (
-	// shutdownTimeout bounds the graceful stop after ctx is done.
-	shutdownTimeout = 5 * time.Second
+	// shutdownTimeout bounds the graceful stop after ctx is done. It is
+	// longer than the 5-6 s for which net/http's Shutdown waits on a
+	// connection that has not sent a request yet: an HTTP client may dial
+	// a spare connection it never uses, and that alone must not turn a
+	// clean stop into a timeout.
+	shutdownTimeout = 10 * time.Second
 	// readHeaderTimeout stops idle half-open connections from piling up.
 	readHeaderTimeout = 10 * time.Second
 )

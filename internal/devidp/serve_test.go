@@ -122,3 +122,39 @@ func TestAllowNonLoopbackSkipsCheck(t *testing.T) {
 		t.Errorf("Serve() = %v with AllowNonLoopback", err)
 	}
 }
+
+// A connection that never sends a request (a client's spare keep-alive
+// connection) does not fail the graceful stop: net/http waits 5-6 s on it,
+// within shutdownTimeout.
+func TestServeStopsWithAnUnusedConnection(t *testing.T) {
+	t.Parallel()
+	idp := mustNew(t, testConfig(t))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- idp.Serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	resp, err := client.Get(idp.MetadataURL()) // the server is up and accepting
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve with an unused connection open = %v, want nil", err)
+		}
+	case <-time.After(2 * shutdownTimeout):
+		t.Fatal("Serve did not return")
+	}
+}
