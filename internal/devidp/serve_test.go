@@ -142,7 +142,7 @@ func TestServeStopsWithAnUnusedConnection(t *testing.T) {
 	}
 	defer conn.Close()
 	client := &http.Client{Transport: &http.Transport{}}
-	resp, err := client.Get(idp.MetadataURL()) // the server is up and accepting
+	resp, err := client.Get("http://" + ln.Addr().String() + MetadataPath) // the server is up and accepting
 	if err != nil {
 		t.Fatal(err)
 	}
