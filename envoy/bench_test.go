@@ -86,3 +86,37 @@ func BenchmarkCheckInProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckEncoded is BenchmarkCheckInProcess plus encoding the
+// answer with the server's codec, as the gRPC server does: "wire" is the
+// path gRPC takes (an allowed answer written straight to wire bytes),
+// "message" builds the CheckResponse and marshals it, as every answer was
+// before.
+func BenchmarkCheckEncoded(b *testing.B) {
+	ctx := context.Background()
+	srv, _, token := newMemoryCheckServer(b)
+	for _, tc := range []struct {
+		name string
+		req  *authv3.CheckRequest
+	}{
+		{"allow-memory", loadgen.RESTPredict(token, 0)},
+		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0)},
+	} {
+		for _, path := range []struct {
+			name string
+			wire bool
+		}{{"message", false}, {"wire", true}} {
+			b.Run(tc.name+"/"+path.name, func(b *testing.B) {
+				b.ReportAllocs()
+				n := 0
+				for b.Loop() {
+					var err error
+					if n, err = envoy.CheckEncoded(srv, ctx, tc.req, path.wire); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n), "resp-bytes")
+			})
+		}
+	}
+}

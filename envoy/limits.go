@@ -156,14 +156,20 @@ func (b *budgetedRequest) release() {
 
 // budgetCodec is the proto codec, except that a budgetedRequest is charged
 // to its budget first; a request that does not fit is not decoded (grpc
-// frees its bytes as soon as Unmarshal returns) and the Check is shed.
+// frees its bytes as soon as Unmarshal returns) and the Check is shed. An
+// encodedResponse (wire.go) is sent as it is.
 type budgetCodec struct{ proto encoding.CodecV2 }
 
 func newBudgetCodec() budgetCodec { return budgetCodec{proto: encoding.GetCodecV2(proto.Name)} }
 
 func (c budgetCodec) Name() string { return proto.Name }
 
-func (c budgetCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+func (c budgetCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(*encodedResponse); ok {
+		return e.data, nil
+	}
+	return c.proto.Marshal(v)
+}
 
 func (c budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	b, ok := v.(*budgetedRequest)
@@ -204,8 +210,9 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	}
 	defer s.admission.done()
 	if interceptor == nil {
-		return s.Check(ctx, in.msg)
+		return s.checkWire(ctx, in.msg)
 	}
+	// An interceptor may read the response: give it the message.
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
 	return interceptor(ctx, in.msg, info, func(ctx context.Context, req any) (any, error) {
 		return s.Check(ctx, req.(*authv3.CheckRequest))

@@ -15,7 +15,10 @@ import (
 	"github.com/tfgate/tfgate/authz"
 )
 
-// Checker decides on a request; *authz.Authorizer implements it.
+// Checker decides on a request; *authz.Authorizer implements it. Check
+// must not keep r, its Header or anything in it after it returns: the
+// server reuses them for the next Check (strings may be kept; they are
+// never overwritten).
 type Checker interface {
 	Check(ctx context.Context, r *authz.Request) (*authz.Decision, error)
 }
@@ -106,10 +109,38 @@ func NewServer(cfg Config) (*Server, error) {
 // to decide is a gRPC error, which Envoy with failure_mode_allow: false
 // turns into a deny.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	p := acquireRequest(req)
+	defer p.release()
+	d, err := s.decide(ctx, &p.r)
+	if err != nil {
+		return nil, err
+	}
+	return s.resp.respond(&p.r, d), nil
+}
+
+// checkWire is Check as the gRPC server runs it: an allowed Check's
+// response goes out already encoded (wire.go), a denial as the message.
+func (s *Server) checkWire(ctx context.Context, req *authv3.CheckRequest) (any, error) {
+	p := acquireRequest(req)
+	defer p.release()
+	d, err := s.decide(ctx, &p.r)
+	if err != nil {
+		return nil, err
+	}
+	if d.Allow {
+		if data, ok := encodeOK(d); ok {
+			return &encodedResponse{data: data}, nil
+		}
+	}
+	return s.resp.respond(&p.r, d), nil
+}
+
+// decide is a Check up to its answer: the decision, recorded, counted and
+// traced, or errCouldNotDecide.
+func (s *Server) decide(ctx context.Context, r *authz.Request) (*authz.Decision, error) {
 	s.cfg.Metrics.begin()
 	defer s.cfg.Metrics.end()
 	start := s.cfg.Now()
-	r := NewRequest(req)
 	var span authz.CheckSpan
 	if s.cfg.Tracer != nil {
 		ctx, span = s.cfg.Tracer.StartCheck(ctx, r)
@@ -133,7 +164,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			"method", r.Method, "grpc", r.GRPC)
 		return nil, errCouldNotDecide
 	}
-	return s.resp.respond(r, d), nil
+	return d, nil
 }
 
 // NewGRPCServer returns a gRPC server with the Authorization service, the
