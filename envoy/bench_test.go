@@ -6,6 +6,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgate/tfgate/authz"
 	"github.com/tfgate/tfgate/authz/session"
@@ -87,11 +88,11 @@ func BenchmarkCheckInProcess(b *testing.B) {
 	}
 }
 
-// BenchmarkCheckEncoded is BenchmarkCheckInProcess plus encoding the
-// answer with the server's codec, as the gRPC server does: "wire" is the
-// path gRPC takes (an allowed answer written straight to wire bytes),
-// "message" builds the CheckResponse and marshals it, as every answer was
-// before.
+// BenchmarkCheckEncoded is BenchmarkCheckInProcess plus decoding the
+// CheckRequest's bytes and encoding the answer, as the gRPC server does:
+// "wire" is the path gRPC takes (the request read straight into an
+// authz.Request, an allowed answer written straight to bytes), "message"
+// decodes and builds the protobuf messages, as every Check did before.
 func BenchmarkCheckEncoded(b *testing.B) {
 	ctx := context.Background()
 	srv, _, token := newMemoryCheckServer(b)
@@ -106,12 +107,16 @@ func BenchmarkCheckEncoded(b *testing.B) {
 			name string
 			wire bool
 		}{{"message", false}, {"wire", true}} {
+			req, err := proto.Marshal(tc.req)
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.Run(tc.name+"/"+path.name, func(b *testing.B) {
 				b.ReportAllocs()
 				n := 0
 				for b.Loop() {
 					var err error
-					if n, err = envoy.CheckEncoded(srv, ctx, tc.req, path.wire); err != nil {
+					if n, err = envoy.CheckEncoded(srv, ctx, req, path.wire); err != nil {
 						b.Fatal(err)
 					}
 				}

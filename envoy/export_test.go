@@ -4,21 +4,32 @@ import (
 	"context"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
 )
 
-// CheckEncoded runs a Check and encodes its answer with the server's
-// codec, as the gRPC server does, and returns the encoded size. wire false
-// takes the message path (Check, then proto marshalling) that every answer
-// took before wire.go, for comparison.
-func CheckEncoded(s *Server, ctx context.Context, req *authv3.CheckRequest, wire bool) (int, error) {
+// CheckEncoded runs a Check on a CheckRequest's wire bytes as the gRPC
+// server does: decode, decide, encode the answer with the server's codec;
+// it returns the answer's size. wire false takes the message path that
+// every Check took before decode.go and wire.go (proto.Unmarshal, Check,
+// proto marshalling), for comparison.
+func CheckEncoded(s *Server, ctx context.Context, req []byte, wire bool) (int, error) {
 	var (
 		resp any
 		err  error
 	)
 	if wire {
-		resp, err = s.checkWire(ctx, req)
+		p := requestPool.Get().(*pooledRequest)
+		defer p.release()
+		if err := decodeCheckRequest(req, p); err != nil {
+			return 0, err
+		}
+		resp, err = s.checkWire(ctx, &p.r)
 	} else {
-		resp, err = s.Check(ctx, req)
+		msg := new(authv3.CheckRequest)
+		if err := proto.Unmarshal(req, msg); err != nil {
+			return 0, err
+		}
+		resp, err = s.Check(ctx, msg)
 	}
 	if err != nil {
 		return 0, err

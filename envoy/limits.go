@@ -141,7 +141,10 @@ func (a *admission) done() { a.slots.Release(1) }
 // budgetedRequest carries a CheckRequest through the codec, which charges
 // its encoded size to the byte budget before decoding it.
 type budgetedRequest struct {
+	// msg, or when it is nil req, receives the request: req straight from
+	// the wire (decode.go).
 	msg       *authv3.CheckRequest
+	req       *pooledRequest
 	budget    *semaphore.Weighted
 	charged   int64
 	exhausted bool
@@ -184,7 +187,12 @@ func (c budgetCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	}
 	b.charged = n
-	return c.proto.Unmarshal(data, b.msg)
+	if b.msg != nil {
+		return c.proto.Unmarshal(data, b.msg)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return decodeCheckRequest(buf.ReadOnlyData(), b.req)
 }
 
 // serviceDesc is envoy.service.auth.v3.Authorization with a Check handler
@@ -197,7 +205,15 @@ func serviceDesc() *grpc.ServiceDesc {
 
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	s := srv.(*Server)
-	in := &budgetedRequest{msg: new(authv3.CheckRequest), budget: s.admission.bytes}
+	in := &budgetedRequest{budget: s.admission.bytes}
+	if interceptor == nil {
+		// Nothing but tfgate reads the request or the response: both stay
+		// in wire form (decode.go, wire.go).
+		in.req = requestPool.Get().(*pooledRequest)
+		defer in.req.release()
+	} else {
+		in.msg = new(authv3.CheckRequest)
+	}
 	defer in.release()
 	if err := dec(in); err != nil {
 		return nil, err
@@ -210,9 +226,10 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	}
 	defer s.admission.done()
 	if interceptor == nil {
-		return s.checkWire(ctx, in.msg)
+		return s.checkWire(ctx, &in.req.r)
 	}
-	// An interceptor may read the response: give it the message.
+	// An interceptor may read the request and the response: give it the
+	// messages.
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
 	return interceptor(ctx, in.msg, info, func(ctx context.Context, req any) (any, error) {
 		return s.Check(ctx, req.(*authv3.CheckRequest))

@@ -118,12 +118,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	return s.resp.respond(&p.r, d), nil
 }
 
-// checkWire is Check as the gRPC server runs it: an allowed Check's
-// response goes out already encoded (wire.go), a denial as the message.
-func (s *Server) checkWire(ctx context.Context, req *authv3.CheckRequest) (any, error) {
-	p := acquireRequest(req)
-	defer p.release()
-	d, err := s.decide(ctx, &p.r)
+// checkWire is Check as the gRPC server runs it, on a request read from
+// the wire (decode.go): an allowed Check's response goes out already
+// encoded (wire.go), a denial as the message.
+func (s *Server) checkWire(ctx context.Context, r *authz.Request) (any, error) {
+	d, err := s.decide(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +131,7 @@ func (s *Server) checkWire(ctx context.Context, req *authv3.CheckRequest) (any, 
 			return &encodedResponse{data: data}, nil
 		}
 	}
-	return s.resp.respond(&p.r, d), nil
+	return s.resp.respond(r, d), nil
 }
 
 // decide is a Check up to its answer: the decision, recorded, counted and
