@@ -6,7 +6,9 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/tfgate/tfgate/envoy"
 	"github.com/tfgate/tfgate/internal/loadgen"
 )
 
@@ -14,6 +16,11 @@ import (
 // decision are both cached: at most 25 allocations, the whole server as
 // extauthz serve wires it (policy, memory store, metrics, decision log).
 const checkAllocBudget = 25
+
+// wireAllocBudget is the same Check with what the gRPC server adds: the
+// request read from its bytes (a string per header value) and the answer
+// written to bytes. With proto.Unmarshal and proto.Marshal it was 124.
+const wireAllocBudget = 40
 
 // TestCheckAllocationBudget keeps the cached Check's allocations counted:
 // a change that adds a few per Check fails here rather than showing up
@@ -43,6 +50,22 @@ func TestCheckAllocationBudget(t *testing.T) {
 			t.Errorf("%s: a cached Check allocates %.0f times, budget %d (profile: go test -run '^$' -bench CheckInProcess -memprofile m.out -memprofilerate 1 ./envoy)", tc.name, n, checkAllocBudget)
 		} else {
 			t.Logf("%s: %.0f allocations per cached Check (budget %d)", tc.name, n, checkAllocBudget)
+		}
+		// The same Check as the gRPC server runs it: the request read from
+		// its bytes, the answer written to bytes.
+		b, err := proto.Marshal(tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire := func() {
+			if _, err := envoy.CheckEncoded(srv, ctx, b, true); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		}
+		if n := testing.AllocsPerRun(500, wire); n > wireAllocBudget {
+			t.Errorf("%s: a cached Check with its decoding and encoding allocates %.0f times, budget %d (profile: go test -run '^$' -bench CheckEncoded -memprofile m.out -memprofilerate 1 ./envoy)", tc.name, n, wireAllocBudget)
+		} else {
+			t.Logf("%s: %.0f allocations per cached Check with decoding and encoding (budget %d)", tc.name, n, wireAllocBudget)
 		}
 	}
 }

@@ -226,3 +226,34 @@ func ambiguousHeaders(m map[string]string) bool {
 	}
 	return false
 }
+
+// BenchmarkDecodeCheckRequest compares reading a Check's request straight
+// from its bytes with proto.Unmarshal followed by NewRequest.
+func BenchmarkDecodeCheckRequest(b *testing.B) {
+	req, err := proto.Marshal(predict("tok", false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wire", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := requestPool.Get().(*pooledRequest)
+			if err := decodeCheckRequest(req, p); err != nil {
+				b.Fatal(err)
+			}
+			p.release()
+		}
+	})
+	b.Run("message", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m authv3.CheckRequest
+			if err := proto.Unmarshal(req, &m); err != nil {
+				b.Fatal(err)
+			}
+			if NewRequest(&m).Method != "POST" {
+				b.Fatal("not decoded")
+			}
+		}
+	})
+}
