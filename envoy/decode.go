@@ -65,8 +65,8 @@ func decodeCheckRequest(b []byte, p *pooledRequest) error {
 	}
 	p.r = authz.Request{Header: header}
 	d := decoded{r: &p.r, values: p.values[:0]}
-	err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if num == 1 && typ == protowire.BytesType {
+	err := walk(b, func(num protowire.Number, v []byte) error {
+		if num == 1 {
 			return walk(v, d.attributes)
 		}
 		return nil
@@ -97,43 +97,44 @@ func decodeCheckRequest(b []byte, p *pooledRequest) error {
 	return nil
 }
 
-// walk calls f for every field of the message in b, after checking its
-// framing; f gets a length-delimited field's contents as v, other fields'
-// bytes unparsed.
-func walk(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte) error) error {
+// walk checks the framing of every field of the message in b and calls f
+// with each length-delimited field's number and contents. Every field
+// tfgate reads is length-delimited (strings, bytes, messages, map
+// entries), so a field of another wire type is unknown to it, as to
+// proto.Unmarshal, and f never sees it.
+func walk(b []byte, f func(num protowire.Number, v []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return errMalformed
 		}
 		b = b[n:]
-		var v []byte
-		if typ == protowire.BytesType {
-			v, n = protowire.ConsumeBytes(b)
-		} else {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return errMalformed
+			}
+			b = b[n:]
+			continue
 		}
+		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
 			return errMalformed
 		}
 		b = b[n:]
-		if err := f(num, typ, v); err != nil {
+		if err := f(num, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *decoded) attributes(num protowire.Number, typ protowire.Type, v []byte) error {
-	if typ != protowire.BytesType {
-		return nil
-	}
+func (d *decoded) attributes(num protowire.Number, v []byte) error {
 	switch num {
 	case 1:
 		return walk(v, d.peer)
 	case 4:
-		return walk(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-			if num == 2 && typ == protowire.BytesType {
+		return walk(v, func(num protowire.Number, v []byte) error {
+			if num == 2 {
 				return walk(v, d.http)
 			}
 			return nil
@@ -142,10 +143,7 @@ func (d *decoded) attributes(num protowire.Number, typ protowire.Type, v []byte)
 	return nil
 }
 
-func (d *decoded) peer(num protowire.Number, typ protowire.Type, v []byte) error {
-	if typ != protowire.BytesType {
-		return nil
-	}
+func (d *decoded) peer(num protowire.Number, v []byte) error {
 	switch num {
 	case 1:
 		return walk(v, d.address)
@@ -157,14 +155,11 @@ func (d *decoded) peer(num protowire.Number, typ protowire.Type, v []byte) error
 	return nil
 }
 
-func (d *decoded) address(num protowire.Number, typ protowire.Type, v []byte) error {
-	if typ != protowire.BytesType {
-		return nil
-	}
+func (d *decoded) address(num protowire.Number, v []byte) error {
 	switch num {
 	case 1:
-		return walk(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-			if num == 2 && typ == protowire.BytesType {
+		return walk(v, func(num protowire.Number, v []byte) error {
+			if num == 2 {
 				return setString(&d.r.SourceIP, v)
 			}
 			return nil
@@ -176,10 +171,7 @@ func (d *decoded) address(num protowire.Number, typ protowire.Type, v []byte) er
 	return nil
 }
 
-func (d *decoded) http(num protowire.Number, typ protowire.Type, v []byte) error {
-	if typ != protowire.BytesType {
-		return nil // size (9) and any unknown varint
-	}
+func (d *decoded) http(num protowire.Number, v []byte) error {
 	r := d.r
 	switch num {
 	case 1:
@@ -206,15 +198,12 @@ func (d *decoded) http(num protowire.Number, typ protowire.Type, v []byte) error
 	case 12:
 		d.rawBody = v
 	case 13:
-		return walk(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-			if num != 1 || typ != protowire.BytesType {
+		return walk(v, func(num protowire.Number, v []byte) error {
+			if num != 1 {
 				return nil
 			}
 			var h rawHeader
-			err := walk(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				if typ != protowire.BytesType {
-					return nil
-				}
+			err := walk(v, func(num protowire.Number, v []byte) error {
 				switch num {
 				case 1:
 					h.key = v
@@ -238,10 +227,7 @@ func (d *decoded) http(num protowire.Number, typ protowire.Type, v []byte) error
 // name wins, as in a decoded map.
 func (d *decoded) headerEntry(entry []byte) error {
 	var key, value []byte
-	err := walk(entry, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	err := walk(entry, func(num protowire.Number, v []byte) error {
 		switch num {
 		case 1:
 			key = v
