@@ -4,12 +4,10 @@ import (
 	"context"
 	"testing"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgate/tfgate/envoy"
-	"github.com/tfgate/tfgate/internal/loadgen"
 )
 
 // checkAllocBudget is issue 12's target for a Check whose session and
@@ -32,13 +30,7 @@ func TestCheckAllocationBudget(t *testing.T) {
 	}
 	ctx := context.Background()
 	srv, _, token := newMemoryCheckServer(t)
-	for _, tc := range []struct {
-		name string
-		req  *authv3.CheckRequest
-	}{
-		{"rest-predict", loadgen.RESTPredict(token, 0)},
-		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0)},
-	} {
+	for _, tc := range allowedRequests(token) {
 		check := func() {
 			resp, err := srv.Check(ctx, tc.req)
 			if err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {

@@ -47,6 +47,21 @@ func newMemoryCheckServer(tb testing.TB) (*envoy.Server, *session.Memory, string
 	return srv, store, token
 }
 
+// namedRequest is a CheckRequest and the name its results are shown under.
+type namedRequest struct {
+	name string
+	req  *authv3.CheckRequest
+}
+
+// allowedRequests are the REST and gRPC predict calls of the signed-in
+// bench user holding token, as tfgate-bench sends them.
+func allowedRequests(token string) []namedRequest {
+	return []namedRequest{
+		{"allow-memory", loadgen.RESTPredict(token, 0)},
+		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0)},
+	}
+}
+
 func BenchmarkCheckInProcess(b *testing.B) {
 	ctx := context.Background()
 	srv, store, token := newMemoryCheckServer(b)
@@ -96,13 +111,7 @@ func BenchmarkCheckInProcess(b *testing.B) {
 func BenchmarkCheckEncoded(b *testing.B) {
 	ctx := context.Background()
 	srv, _, token := newMemoryCheckServer(b)
-	for _, tc := range []struct {
-		name string
-		req  *authv3.CheckRequest
-	}{
-		{"allow-memory", loadgen.RESTPredict(token, 0)},
-		{"grpc-predict", loadgen.GRPCPredict(token, loadgen.PredictBody(), 0)},
-	} {
+	for _, tc := range allowedRequests(token) {
 		for _, path := range []struct {
 			name string
 			wire bool

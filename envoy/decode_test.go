@@ -46,7 +46,7 @@ func predict(token string, grpc bool) *authv3.CheckRequest {
 
 // decodeCases are CheckRequests as Envoy sends them and as it could.
 func decodeCases() map[string]*authv3.CheckRequest {
-	http := func(h *authv3.AttributeContext_HttpRequest) *authv3.CheckRequest {
+	withHTTP := func(h *authv3.AttributeContext_HttpRequest) *authv3.CheckRequest {
 		return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 			Request: &authv3.AttributeContext_Request{Http: h},
 		}}
@@ -66,7 +66,7 @@ func decodeCases() map[string]*authv3.CheckRequest {
 		"grpc predict": predict("tok", true),
 		"source":       withSource,
 		"pipe":         pipe,
-		"raw headers": http(&authv3.AttributeContext_HttpRequest{
+		"raw headers": withHTTP(&authv3.AttributeContext_HttpRequest{
 			Method: "POST", Path: "/v1/models/m:predict",
 			Headers: map[string]string{"x-a": "map", ":path": "/ignored"},
 			HeaderMap: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
@@ -74,11 +74,11 @@ func decodeCases() map[string]*authv3.CheckRequest {
 				{Key: ":authority", RawValue: []byte("h")}, {Key: "Cookie", Value: "c=1"},
 			}},
 		}),
-		"string body":    http(&authv3.AttributeContext_HttpRequest{Method: "POST", Body: `{"instances":[1]}`, Headers: map[string]string{"content-type": "application/json"}}),
-		"grpc string":    http(&authv3.AttributeContext_HttpRequest{Method: "POST", Body: "ignored", Headers: map[string]string{"content-type": "application/grpc"}}),
-		"empty raw body": http(&authv3.AttributeContext_HttpRequest{Method: "POST", RawBody: []byte{}, Body: "b"}),
-		"raw body":       http(&authv3.AttributeContext_HttpRequest{Method: "POST", RawBody: []byte("raw"), Body: "b"}),
-		"everything": http(&authv3.AttributeContext_HttpRequest{
+		"string body":    withHTTP(&authv3.AttributeContext_HttpRequest{Method: "POST", Body: `{"instances":[1]}`, Headers: map[string]string{"content-type": "application/json"}}),
+		"grpc string":    withHTTP(&authv3.AttributeContext_HttpRequest{Method: "POST", Body: "ignored", Headers: map[string]string{"content-type": "application/grpc"}}),
+		"empty raw body": withHTTP(&authv3.AttributeContext_HttpRequest{Method: "POST", RawBody: []byte{}, Body: "b"}),
+		"raw body":       withHTTP(&authv3.AttributeContext_HttpRequest{Method: "POST", RawBody: []byte("raw"), Body: "b"}),
+		"everything": withHTTP(&authv3.AttributeContext_HttpRequest{
 			Id: "7", Method: "GET", Path: "/v1/models/m", Host: "h", Scheme: "https", Query: "q=1",
 			Fragment: "f", Size: 12, Protocol: "HTTP/2", Headers: map[string]string{"accept": "*/*", "X-Mixed-Case": "1", "weird key": "v"},
 		}),
