@@ -42,13 +42,21 @@ func (g *gate) Check(ctx context.Context, _ *authz.Request) (*authz.Decision, er
 // client and the metrics registry.
 func serveChecks(t *testing.T, cfg Config) (authv3.AuthorizationClient, *prometheus.Registry) {
 	t.Helper()
+	conn, reg := serveChecksConn(t, cfg)
+	return authv3.NewAuthorizationClient(conn), reg
+}
+
+// serveChecksConn is serveChecks with the gRPC server's options opts,
+// returning the client connection itself.
+func serveChecksConn(t *testing.T, cfg Config, opts ...grpc.ServerOption) (*grpc.ClientConn, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg.Metrics = NewMetrics(reg)
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGRPCServer(s, health.NewServer())
+	g := NewGRPCServer(s, health.NewServer(), opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +69,7 @@ func serveChecks(t *testing.T, cfg Config) (authv3.AuthorizationClient, *prometh
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return authv3.NewAuthorizationClient(conn), reg
+	return conn, reg
 }
 
 func checkWithBody(body []byte) *authv3.CheckRequest {

@@ -2,12 +2,16 @@ package envoy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tfgate/tfgate/authz"
@@ -118,4 +122,96 @@ func FuzzWireOK(f *testing.F) {
 			t.Fatalf("wire bytes differ from proto.Marshal\n got %x\nwant %x", got, want)
 		}
 	})
+}
+
+// pathRecorder allows every Check with an identity header and sends the
+// path it saw (a copy: the request is not kept).
+type pathRecorder struct{ paths chan string }
+
+func (p pathRecorder) Check(_ context.Context, r *authz.Request) (*authz.Decision, error) {
+	p.paths <- r.Path
+	return &authz.Decision{ID: "d1", Allow: r.Path != "/deny", Set: []authz.Header{{Name: authz.HeaderUser, Value: "alice"}}}, nil
+}
+
+// TestCheckWireEncodesOnlyAllowed: the gRPC server's Check sends an
+// allowed answer as wire bytes and a denial as the message.
+func TestCheckWireEncodesOnlyAllowed(t *testing.T) {
+	s, err := NewServer(Config{Checker: pathRecorder{paths: make(chan string, 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/v1/models/m": "*envoy.encodedResponse", "/deny": "*authv3.CheckResponse"} {
+		resp, err := s.checkWire(t.Context(), &authz.Request{Path: path, Header: http.Header{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%T", resp); got != want {
+			t.Errorf("%s: answer is %s, want %s", path, got, want)
+		}
+	}
+}
+
+// rawCodec sends and receives bytes as they are, so a test can send a
+// CheckRequest no protobuf library would write.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// TestHandlerReadsTheWire: over real gRPC the server reads the request
+// with decode.go, not proto.Unmarshal. The request carries a malformed
+// destination, which tfgate does not read: decode.go checks its framing
+// only and decides, while the message path (taken when an interceptor is
+// configured) fails the whole request. The allowed answer written by
+// wire.go decodes as the CheckResponse the message path would send.
+func TestHandlerReadsTheWire(t *testing.T) {
+	good, err := proto.Marshal(&authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+		Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/v1/models/m"},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second attributes field, merged into the first, whose destination
+	// (field 2) holds an invalid tag.
+	req := append(good, 0x0a, 0x04, 0x12, 0x02, 0xff, 0xff)
+	if proto.Unmarshal(req, new(authv3.CheckRequest)) == nil {
+		t.Fatal("proto.Unmarshal accepts the request; it tests nothing")
+	}
+	passThrough := grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return h(ctx, req)
+	})
+	for name, tc := range map[string]struct {
+		opts []grpc.ServerOption
+		want codes.Code
+	}{
+		"wire path":                      {nil, codes.OK},
+		"message path, with interceptor": {[]grpc.ServerOption{passThrough}, codes.Internal},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := pathRecorder{paths: make(chan string, 1)}
+			conn, _ := serveChecksConn(t, Config{Checker: rec}, tc.opts...)
+			var reply []byte
+			err := conn.Invoke(t.Context(), authv3.Authorization_Check_FullMethodName, &req, &reply, grpc.ForceCodec(rawCodec{}))
+			if code := status.Code(err); code != tc.want {
+				t.Fatalf("Check = %v, want %v", err, tc.want)
+			}
+			if tc.want != codes.OK {
+				return
+			}
+			if got := <-rec.paths; got != "/v1/models/m" {
+				t.Errorf("the Checker saw path %q", got)
+			}
+			var resp authv3.CheckResponse
+			if err := proto.Unmarshal(reply, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if h := headerMap(t, resp.GetOkResponse().GetHeaders()); h[authz.HeaderUser] != "alice" {
+				t.Errorf("answer %v lacks the identity header", &resp)
+			}
+		})
+	}
 }
