@@ -4,11 +4,13 @@ import (
 	"context"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 )
 
 // CheckEncoded runs a Check on a CheckRequest's wire bytes as the gRPC
-// server does: decode, decide, encode the answer with the server's codec;
+// server does: its Check handler (admission, decoding, the decision), then
+// the answer encoded with the server's codec;
 // it returns the answer's size. wire false takes the message path that
 // every Check took before decode.go and wire.go (proto.Unmarshal, Check,
 // proto marshalling), for comparison.
@@ -18,12 +20,9 @@ func CheckEncoded(s *Server, ctx context.Context, req []byte, wire bool) (int, e
 		err  error
 	)
 	if wire {
-		p := requestPool.Get().(*pooledRequest)
-		defer p.release()
-		if err := decodeCheckRequest(req, p); err != nil {
-			return 0, err
-		}
-		resp, err = s.checkWire(ctx, &p.r)
+		// The gRPC server's own handler, given the bytes as gRPC would.
+		dec := func(v any) error { return newBudgetCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(req)}, v) }
+		resp, err = checkHandler(s, ctx, dec, nil)
 	} else {
 		msg := new(authv3.CheckRequest)
 		if err := proto.Unmarshal(req, msg); err != nil {

@@ -205,14 +205,16 @@ func serviceDesc() *grpc.ServiceDesc {
 
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	s := srv.(*Server)
-	in := &budgetedRequest{budget: s.admission.bytes}
+	var in *budgetedRequest
 	if interceptor == nil {
 		// Nothing but tfgate reads the request or the response: both stay
-		// in wire form (decode.go, wire.go).
-		in.req = requestPool.Get().(*pooledRequest)
-		defer in.req.release()
+		// in wire form (decode.go, wire.go), in a pooled request.
+		p := requestPool.Get().(*pooledRequest)
+		defer p.release()
+		in = &p.in
+		*in = budgetedRequest{req: p, budget: s.admission.bytes}
 	} else {
-		in.msg = new(authv3.CheckRequest)
+		in = &budgetedRequest{msg: new(authv3.CheckRequest), budget: s.admission.bytes}
 	}
 	defer in.release()
 	if err := dec(in); err != nil {
