@@ -10,14 +10,6 @@ import (
 	"github.com/tfgate/tfgate/authz"
 )
 
-// NewRequest converts a CheckRequest into an authz.Request, using nil-safe
-// getters only, so a sparse or hostile CheckRequest cannot panic.
-func NewRequest(req *authv3.CheckRequest) *authz.Request {
-	r := new(authz.Request)
-	fillRequest(r, nil, req)
-	return r
-}
-
 // pooledRequest is an authz.Request the server reuses from Check to Check,
 // with its header map, the backing array of its header values and its
 // codec carrier: building them anew was a third of the bytes a cached
@@ -35,14 +27,6 @@ var requestPool = sync.Pool{New: func() any { return new(pooledRequest) }}
 // thousands of headers gets its map, but it is not kept.
 const maxPooledHeaders = 64
 
-// acquireRequest is NewRequest into a pooled Request; release it when the
-// Check has answered.
-func acquireRequest(req *authv3.CheckRequest) *pooledRequest {
-	p := requestPool.Get().(*pooledRequest)
-	p.values = fillRequest(&p.r, p.values, req)
-	return p
-}
-
 // release returns p to the pool. Nothing may use p.r after: the Checker
 // must not keep the request (Checker's contract).
 func (p *pooledRequest) release() {
@@ -58,29 +42,23 @@ func (p *pooledRequest) release() {
 	requestPool.Put(p)
 }
 
-// fillRequest fills r from req, reusing r.Header (which must be empty) and
-// values' backing array when they are large enough, and returns values.
-func fillRequest(r *authz.Request, values []string, req *authv3.CheckRequest) []string {
+// NewRequest converts a CheckRequest into an authz.Request, using nil-safe
+// getters only, so a sparse or hostile CheckRequest cannot panic. The gRPC
+// server reads requests with decode.go instead, which is held to this.
+func NewRequest(req *authv3.CheckRequest) *authz.Request {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
-	header := r.Header
-	if header == nil {
-		header = make(http.Header, len(h.GetHeaders()))
-	}
-	*r = authz.Request{
+	r := &authz.Request{
 		ID:       h.GetId(),
 		Method:   h.GetMethod(),
 		Path:     h.GetPath(),
 		Host:     h.GetHost(),
 		Scheme:   h.GetScheme(),
 		Protocol: h.GetProtocol(),
-		Header:   header,
+		Header:   make(http.Header, len(h.GetHeaders())),
 	}
 	// One backing array for every single-valued header.
-	if cap(values) < len(h.GetHeaders()) {
-		values = make([]string, 0, len(h.GetHeaders()))
-	}
-	values = values[:0]
+	values := make([]string, 0, len(h.GetHeaders()))
 	for k, v := range h.GetHeaders() {
 		if strings.HasPrefix(k, ":") {
 			// :path, :method and :authority are in their own fields.
@@ -118,7 +96,7 @@ func fillRequest(r *authz.Request, values []string, req *authv3.CheckRequest) []
 		r.SourceIP = sa.GetAddress()
 	}
 	r.SourcePrincipal = attrs.GetSource().GetPrincipal()
-	return values
+	return r
 }
 
 // knownKeys maps the lowercase header names Envoy sends (HTTP/2 and Envoy

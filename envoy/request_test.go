@@ -5,6 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestNewRequestSourcePrincipal: the peer identity comes from
@@ -46,16 +47,27 @@ func TestPooledRequestStartsEmpty(t *testing.T) {
 			Method: "GET", Path: "/v1/models/m", Headers: map[string]string{"accept": "*/*"},
 		}},
 	}}
+	acquire := func(m *authv3.CheckRequest) *pooledRequest {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := decodeInto(t, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	// The pool may hand back any request; drive it until the same one is
 	// reused (sync.Pool keeps a put object for the next get on the same P
 	// unless a GC intervened).
 	for range 100 {
-		p := acquireRequest(first)
+		p := acquire(first)
 		if p.r.Header.Get("Authorization") != "Bearer secret" || p.r.Header.Get("X-Raw") != "r" || !p.r.GRPC {
 			t.Fatalf("first request filled wrongly: %+v", p.r)
 		}
 		p.release()
-		q := acquireRequest(second)
+		q := acquire(second)
 		reused := p == q
 		if len(q.r.Header) != 1 || q.r.Header.Get("Accept") != "*/*" {
 			t.Fatalf("reused request's headers = %v, want only Accept", q.r.Header)

@@ -109,13 +109,12 @@ func NewServer(cfg Config) (*Server, error) {
 // to decide is a gRPC error, which Envoy with failure_mode_allow: false
 // turns into a deny.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	p := acquireRequest(req)
-	defer p.release()
-	d, err := s.decide(ctx, &p.r)
+	r := NewRequest(req)
+	d, err := s.decide(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	return s.resp.respond(&p.r, d), nil
+	return s.resp.respond(r, d), nil
 }
 
 // checkWire is Check as the gRPC server runs it, on a request read from
